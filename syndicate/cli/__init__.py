@@ -1,0 +1,99 @@
+"""The command line: a thin Click layer over the library.
+
+This package is the only place that imports click, prints, or exits. Core errors
+(``SyndicateError``) are turned into one ``Error: ...`` line and an exit code here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import CONFIG_FILENAME, Config, load_config
+from ..errors import SyndicateError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+@dataclass
+class AppContext:
+    """What every command gets: where the config is and how chatty to be."""
+
+    config_path: Path
+    verbose: bool = False
+    quiet: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def interactive(self) -> bool:
+        """True when a person is watching: progress bars and chatter are welcome."""
+        return sys.stderr.isatty() and not self.quiet
+
+
+class SyndicateGroup(click.Group):
+    """Converts library errors into Click errors in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyndicateError as exc:
+            app = ctx.obj
+            if isinstance(app, AppContext) and app.verbose:
+                raise
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from exc
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("syndicate")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@click.group(cls=SyndicateGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=CONFIG_FILENAME,
+    envvar="SYNDICATE_CONFIG",
+    show_default=True,
+    show_envvar=True,
+    help="Site configuration file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Say more; show tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.version_option(package_name="syndicate")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, verbose: bool, quiet: bool) -> None:
+    """Turn a site's article records into feeds, an email digest and mixed-in outside sources.
+
+    \b
+    Example:
+        syndicate init mysite && cd mysite && syndicate build
+    """
+    configure_logging(verbose, quiet)
+    ctx.obj = AppContext(config_path=Path(os.fspath(config_path)), verbose=verbose, quiet=quiet)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+# Command modules register themselves on ``cli``; imported for that side effect.
+from . import site_commands  # noqa: E402,F401

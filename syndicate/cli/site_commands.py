@@ -1,0 +1,7 @@
+"""Commands for the site's own records and feeds: init, check, build."""
+
+from __future__ import annotations
+
+from . import cli
+
+__all__ = ["cli"]

@@ -96,4 +96,10 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, quiet: bool) -> No
 pass_app = click.make_pass_decorator(AppContext)
 
 # Command modules register themselves on ``cli``; imported for that side effect.
-from . import digest_commands, run_commands, site_commands, source_commands  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    digest_commands,
+    related_commands,
+    run_commands,
+    site_commands,
+    source_commands,
+)

@@ -98,7 +98,8 @@ class Article:
     featured: bool = False
     draft: bool = False
     origin: Origin = field(default_factory=lambda: Origin(""))
-    extra: Mapping[str, Any] = EMPTY
+    # default_factory: Python 3.11 rejects an unhashable mappingproxy as a plain default.
+    extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     source: SourceRef | None = None
 
     @property

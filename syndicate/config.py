@@ -62,6 +62,8 @@ class FeedsConfig:
     all_feed: bool = True
     all_title: str = "All articles"
     all_slug: str = "all"
+    category_url: str = "category/{slug}/"
+    """A category's page on the site (the feeds' alternate link), relative to the site URL; ``{slug}``."""
     stylesheet: bool = True
     """Reference an XSL stylesheet from RSS and Atom so browsers show a readable page."""
     hub: str = ""

@@ -1,0 +1,111 @@
+"""Test helpers for run/serve/websub tests: a real loopback HTTP server that records requests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode("utf-8"))
+
+
+@dataclass
+class Loopback:
+    """A running server: ``url`` to reach it, ``requests`` it received, ``files`` it serves."""
+
+    url: str
+    requests: list[Recorded] = field(default_factory=list)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """path -> (body, content type) for GET."""
+    post_status: int = 204
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def posts(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.method == "POST"]
+
+
+@contextmanager
+def loopback_server(*, on_request: Callable[[Recorded], None] | None = None) -> Iterator[Loopback]:
+    """Serve on 127.0.0.1, a free port, in a thread; record every request."""
+    state = Loopback(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _record(self) -> Recorded:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            with state.lock:
+                state.requests.append(rec)
+            if on_request is not None:
+                on_request(rec)
+            return rec
+
+        def do_POST(self) -> None:
+            self._record()
+            if state.delay:
+                threading.Event().wait(state.delay)
+            self.send_response(state.post_status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            rec = self._record()
+            path = rec.path.split("?", 1)[0]
+            if path not in state.files:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body, ctype = state.files[path]
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_dir(server: Loopback, folder: Path, prefix: str = "/") -> None:
+    """Expose every file under ``folder`` at ``prefix``."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            ctype = "application/atom+xml" if path.name.endswith(".atom.xml") else "application/rss+xml"
+            server.files[prefix + path.relative_to(folder).as_posix()] = (path.read_bytes(), ctype)

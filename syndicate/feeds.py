@@ -354,9 +354,9 @@ def _rss_image(item: etree._Element, image: Image) -> None:
         attrib["width"] = str(image.width)
     if image.height:
         attrib["height"] = str(image.height)
-    media = _sub(item, f"{{{MEDIA_NS}}}content", **attrib)
-    if image.alt:
-        _sub(media, f"{{{MEDIA_NS}}}description", image.alt, type="plain")
+    # No media:description for the alt text: feedparser (and readers built on it) then shows it as
+    # the item's content instead of the body.
+    _sub(item, f"{{{MEDIA_NS}}}content", **attrib)
     _sub(item, f"{{{MEDIA_NS}}}thumbnail", url=image.url)
 
 
@@ -545,17 +545,17 @@ def render_opml(config: Config, plan: FeedPlan) -> bytes:
     _sub(head, "docs", "http://opml.org/spec2.opml")
     body = _sub(opml, "body")
     for spec, _ in _listed(plan):
-        _sub(
-            body,
-            "outline",
-            type="rss",
-            text=clean_text(spec.title),
-            title=clean_text(spec.title),
-            description=clean_text(spec.description),
-            xmlUrl=feed_url(config, spec, fmt),
-            htmlUrl=spec.home_url,
-            language=config.site.language,
-        )
+        attrib = {
+            "type": "rss",
+            "text": clean_text(spec.title),
+            "title": clean_text(spec.title),
+            "description": clean_text(spec.description),
+            "xmlUrl": feed_url(config, spec, fmt),
+            "htmlUrl": spec.home_url,
+        }
+        if config.site.language:
+            attrib["language"] = config.site.language
+        etree.SubElement(body, "outline", attrib)
     return _XML_DECLARATION + etree.tostring(opml, encoding="utf-8", pretty_print=True)
 
 

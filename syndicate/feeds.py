@@ -12,6 +12,7 @@ nearly every element, so we build the trees ourselves and keep full control of o
 
 from __future__ import annotations
 
+import html
 import json
 import mimetypes
 from collections.abc import Iterable, Sequence
@@ -317,7 +318,9 @@ def _rss_item(config: Config, channel: etree._Element, article: Article) -> None
     _sub(item, "link", article.url)
     summary = clean_text(article.summary).strip()
     if summary:
-        _sub(item, "description", summary)
+        # RSS readers treat <description> as HTML: escape the plain-text summary so "x < y" or a
+        # quoted "<script>" shows as text instead of becoming markup.
+        _sub(item, "description", html.escape(summary, quote=False))
     _sub(item, "guid", article.feed_id, isPermaLink="false")
     _sub(item, "pubDate", rfc822(article.published))
     # RSS <author> must be an email address; names without one go to dc:creator.
@@ -590,7 +593,7 @@ def render_index_html(config: Config, plan: FeedPlan) -> bytes:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    html = env.get_template(INDEX_TEMPLATE).render(
+    page = env.get_template(INDEX_TEMPLATE).render(
         site={
             "title": clean_text(config.site.title),
             "url": config.site.url,
@@ -601,7 +604,7 @@ def render_index_html(config: Config, plan: FeedPlan) -> bytes:
         opml_url=config.feeds_url + "index.opml",
         generator=GENERATOR,
     )
-    return html.encode("utf-8")
+    return page.encode("utf-8")
 
 
 def render_stylesheet() -> bytes:

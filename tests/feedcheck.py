@@ -184,6 +184,8 @@ def rss2_problems(data: bytes) -> list[str]:
                 parse_rfc822((element.text or "").strip())
             except ValueError as exc:
                 problems.append(f"line {element.sourceline}: <{element.tag}>: {exc}")
+        if element.tag == "description" and "<script" in (element.text or "").lower():
+            problems.append(f"line {element.sourceline}: <description> (HTML) contains a <script> element")
         if element.tag in ("author", "managingEditor", "webMaster") and not EMAIL_FIRST.match(element.text or ""):
             problems.append(f"line {element.sourceline}: <{element.tag}> {element.text!r} is not an email address")
     for child in channel:

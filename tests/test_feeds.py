@@ -557,3 +557,44 @@ def test_stylesheet_renders_the_feed_as_a_page(outputs: dict[str, bytes], fmt: s
     assert titles[1] == "A & B <script>alert('x')</script> &amp;"
     assert len(titles) == 8
     assert not html.xpath("//script")
+
+
+def test_rss_description_is_the_summary_as_html_text(config: Config) -> None:
+    summary = "Quoting <script>alert(1)</script> & <b>tags</b>: x < y"
+    articles = [article(1, summary=summary)]
+    rss = render_outputs(config, fixture_plan(config, articles))["all.rss"]
+    assert not rss2_problems(rss)
+    description = parse_xml(rss).findtext("channel/item/description")
+    # A reader renders it as HTML and shows exactly the summary text.
+    assert lxml.html.fragment_fromstring(description, create_parent="p").text_content() == summary
+    assert (
+        json.loads(render_outputs(config, fixture_plan(config, articles))["all.json"])["items"][0]["summary"] == summary
+    )
+    atom = parse_xml(render_outputs(config, fixture_plan(config, articles))["all.atom"])
+    assert atom.findtext(f"{A}entry/{A}summary") == summary
+
+
+def test_checker_catches_broken_feeds() -> None:
+    # The checks must be able to fail: hand-broken documents, one rule each.
+    rss = (
+        b'<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>'
+        b"<link>https://x.example/</link><description>d</description>"
+        b"<item><title>a</title><guid>g</guid><pubDate>Fri, 05 Nov 2025 09:00:00 GMT</pubDate></item>"
+        b"<item><title>b</title><guid isPermaLink='false'>g</guid><author>Ana</author></item></channel></rss>"
+    )
+    problems = " | ".join(rss2_problems(rss))
+    for expected in ("rel=self", "not a Fri", "permalink guid 'g'", "duplicate guid 'g'", "'Ana' is not an email"):
+        assert expected in problems
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>urn:x</id><title>t</title><updated>2025-01-01T00:00:00</updated>'
+        b"<entry><id>e</id><title>x</title><updated>2025-01-01T00:00:00Z</updated></entry></feed>"
+    )
+    problems = " | ".join(atom_problems(atom))
+    for expected in ("not RFC 3339", "no atom:author", "not an absolute IRI", "neither atom:content nor", "rel=self"):
+        assert expected in problems
+    bad_json = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [{"id": "1"}, {"id": "1", "x": 1}]}'
+    )
+    problems = " | ".join(jsonfeed_problems(bad_json))
+    for expected in ("needs content_html or content_text", "unknown key 'x'", "duplicate item id '1'"):
+        assert expected in problems

@@ -55,7 +55,8 @@
               <xsl:text> · </xsl:text><xsl:value-of select="."/>
             </xsl:for-each>
           </p>
-          <p class="summary"><xsl:value-of select="description"/></p>
+          <!-- Our RSS descriptions are HTML-escaped plain text: unescaping once gives that text back. -->
+          <p class="summary"><xsl:value-of select="description" disable-output-escaping="yes"/></p>
         </li>
       </xsl:for-each>
     </ol>

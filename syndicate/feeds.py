@@ -607,8 +607,15 @@ def render_index_html(config: Config, plan: FeedPlan) -> bytes:
     return page.encode("utf-8")
 
 
-def render_stylesheet() -> bytes:
-    """The XSL stylesheet that makes RSS and Atom files readable in a browser."""
+def render_stylesheet(config: Config) -> bytes:
+    """The XSL stylesheet that makes RSS and Atom files readable in a browser.
+
+    A ``feed.xsl`` in the site's templates folder replaces the shipped one.
+    """
+    for folder in config.template_dirs:
+        override = folder / STYLESHEET_NAME
+        if override.is_file():
+            return override.read_bytes()
     return (resources.files("syndicate") / "templates" / STYLESHEET_NAME).read_bytes()
 
 
@@ -622,5 +629,5 @@ def render_outputs(config: Config, plan: FeedPlan) -> dict[str, bytes]:
     outputs["index.opml"] = render_opml(config, plan)
     outputs["index.html"] = render_index_html(config, plan)
     if config.feeds.stylesheet:
-        outputs[STYLESHEET_NAME] = render_stylesheet()
+        outputs[STYLESHEET_NAME] = render_stylesheet(config)
     return outputs

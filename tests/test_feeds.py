@@ -537,12 +537,14 @@ def test_index_page_has_autodiscovery_links(config: Config, outputs: dict[str, b
     assert b"Europe, weekly &amp; daily" in outputs["index.html"]
 
 
-def test_index_page_template_can_be_overridden(tmp_path: Path) -> None:
+def test_index_page_and_stylesheet_can_be_overridden(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "feeds-index.html").write_text("{% for f in feeds %}{{ f.title }}\n{% endfor %}")
+    (tmp_path / "templates" / "feed.xsl").write_bytes(b"<mine/>")
     config = make_config(tmp_path)
     outputs = render_outputs(config, fixture_plan(config))
     assert outputs["index.html"].decode().splitlines()[0] == "The Brussels Ledger — All articles"
+    assert outputs["feed.xsl"] == b"<mine/>"
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom"])

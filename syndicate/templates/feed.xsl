@@ -16,7 +16,6 @@
         <xsl:value-of select="/rss/channel/language | /atom:feed/@xml:lang"/>
       </xsl:attribute>
       <head>
-        <meta charset="utf-8"/>
         <meta name="viewport" content="width=device-width, initial-scale=1"/>
         <title><xsl:value-of select="/rss/channel/title | /atom:feed/atom:title"/> (feed)</title>
         <style>

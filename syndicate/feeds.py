@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import json
-import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,13 +115,21 @@ def plan_feeds(config: Config, articles: Sequence[Article], categories: Sequence
     """
     ordered = _dedupe(sorted(articles, key=_total_key))
     limit = config.feeds.items
+    # One pass over the articles fills every bucket: 100,000 records x 40 categories stays cheap.
+    buckets: dict[str, list[Article]] = {c.name: [] for c in categories}
+    in_all: list[Article] = []
+    for article in ordered:
+        if len(in_all) < limit and _source_in_all_feed(config, article):
+            in_all.append(article)
+        for name in dict.fromkeys(article.categories):
+            bucket = buckets.get(name)
+            if bucket is not None and len(bucket) < limit:
+                bucket.append(article)
     plan: FeedPlan = []
     if config.feeds.all_feed:
-        in_all = [a for a in ordered if _source_in_all_feed(config, a)]
-        plan.append((all_feed_spec(config), tuple(in_all[:limit])))
+        plan.append((all_feed_spec(config), tuple(in_all)))
     for category in categories:
-        items = [a for a in ordered if category.name in a.categories]
-        plan.append((category_feed_spec(config, category), tuple(items[:limit])))
+        plan.append((category_feed_spec(config, category), tuple(buckets[category.name])))
     return plan
 
 
@@ -217,11 +224,32 @@ def _terms(article: Article) -> list[str]:
     return terms
 
 
+# Our own table, not the mimetypes module: that one reads /etc/mime.types, so the same record
+# could get a different enclosure type (and different bytes) on another machine.
+IMAGE_TYPES = {
+    ".avif": "image/avif",
+    ".bmp": "image/bmp",
+    ".gif": "image/gif",
+    ".heic": "image/heic",
+    ".ico": "image/vnd.microsoft.icon",
+    ".jpe": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpg": "image/jpeg",
+    ".jxl": "image/jxl",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+}
+
+
 def _image_type(image: Image) -> str | None:
     if image.type:
         return image.type
-    guessed, _ = mimetypes.guess_type(urlsplit(image.url).path, strict=False)
-    return guessed
+    path = urlsplit(image.url).path
+    dot = path.rfind(".")
+    return IMAGE_TYPES.get(path[dot:].lower()) if dot > path.rfind("/") else None
 
 
 def _links(spec: FeedSpec, fmt: str) -> list[Link]:
@@ -464,8 +492,9 @@ def render_json(config: Config, spec: FeedSpec, items: Sequence[Article]) -> byt
         "title": clean_text(spec.title),
         "home_page_url": spec.home_url,
         "feed_url": feed_url(config, spec, "json"),
-        "description": clean_text(spec.description),
     }
+    if spec.description:
+        document["description"] = clean_text(spec.description)
     links = _links(spec, "json")
     older = next((link for link in links if link.rel == "prev-archive"), None) or next(
         (link for link in links if link.rel == "next"), None

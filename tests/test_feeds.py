@@ -600,3 +600,21 @@ def test_checker_catches_broken_feeds() -> None:
     problems = " | ".join(jsonfeed_problems(bad_json))
     for expected in ("needs content_html or content_text", "unknown key 'x'", "duplicate item id '1'"):
         assert expected in problems
+
+
+@pytest.mark.parametrize(
+    ("url", "given", "expected"),
+    [
+        ("https://cdn.example.eu/a/photo.WEBP?w=800", None, "image/webp"),
+        ("https://cdn.example.eu/a/photo.png", None, "image/png"),
+        ("https://cdn.example.eu/a.b/photo", None, None),
+        ("https://cdn.example.eu/a/photo.jpg", "image/avif", "image/avif"),
+    ],
+)
+def test_enclosure_type_from_record_or_extension(
+    config: Config, url: str, given: str | None, expected: str | None
+) -> None:
+    rss = render_rss(config, all_feed_spec(config), (article(1, image=Image(url, type=given)),))
+    enclosure = parse_xml(rss).find("channel/item/enclosure")
+    assert (enclosure.get("type") if enclosure is not None else None) == expected
+    assert not rss2_problems(rss)

@@ -279,7 +279,7 @@ def _serialize(root: etree._Element, config: Config, spec: FeedSpec) -> bytes:
     if config.feeds.stylesheet:
         pi = etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{_stylesheet_href(spec)}"')
         root.addprevious(pi)
-    body = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False, pretty_print=True)
+    body: bytes = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False, pretty_print=True)
     return _XML_DECLARATION + body
 
 
@@ -588,7 +588,8 @@ def render_opml(config: Config, plan: FeedPlan) -> bytes:
         if config.site.language:
             attrib["language"] = config.site.language
         etree.SubElement(body, "outline", attrib)
-    return _XML_DECLARATION + etree.tostring(opml, encoding="utf-8", pretty_print=True)
+    document: bytes = etree.tostring(opml, encoding="utf-8", pretty_print=True)
+    return _XML_DECLARATION + document
 
 
 def render_index_html(config: Config, plan: FeedPlan) -> bytes:

@@ -168,10 +168,13 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         else:
-            self.db.execute("COMMIT")
+            # executescript() (used by migrations) commits on its own before running.
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------
 

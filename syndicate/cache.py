@@ -1,0 +1,74 @@
+"""Build caches under ``.syndicate/``: parsed records, rendered article HTML, the last build.
+
+Caches are disposable: a missing, unreadable or outdated cache file is ignored and
+rebuilt, never an error. Each file is marshal data (plain tuples, dicts and strings;
+several times faster to load than pickle) behind a format tag and a fingerprint of
+everything its contents depend on, written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .fsutil import atomic_write_bytes
+
+FORMAT = b"syndicate-cache-1\n"
+
+
+def read_cache(path: Path, fingerprint: str) -> Any | None:
+    """The payload saved with ``fingerprint``, or None (missing, damaged or stale)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(FORMAT):
+        return None
+    try:
+        saved_fingerprint, payload = marshal.loads(data[len(FORMAT) :])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return payload if saved_fingerprint == fingerprint else None
+
+
+def write_cache(path: Path, fingerprint: str, payload: Any) -> None:
+    """Save ``payload`` (plain values only) under ``fingerprint``; failures are ignored."""
+    with contextlib.suppress(OSError, ValueError):
+        atomic_write_bytes(Path(path), FORMAT + marshal.dumps((fingerprint, payload)), only_if_changed=False)
+
+
+class RecordCache:
+    """Parsed record files by path: ``{rel: (identity, plain result)}``."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict[str, tuple[tuple[int, int, int], Any]]:
+        payload = read_cache(self.path, self.fingerprint)
+        return payload if isinstance(payload, dict) else {}
+
+    def save(self, files: dict[str, tuple[tuple[int, int, int], Any]]) -> None:
+        write_cache(self.path, self.fingerprint, files)
+
+
+def files_digest(files: Iterable[tuple[str, str, tuple[int, int, int]]]) -> str:
+    """A digest of (path, identity) of every file: changes when any file is added, removed or changed."""
+    return hashlib.blake2b(marshal.dumps([(rel, ident) for rel, _, ident in files]), digest_size=16).hexdigest()
+
+
+def tree_identity(folders: Iterable[Path]) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every file under ``folders``, sorted: a template change shows up here."""
+    found: list[tuple[str, int, int]] = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file():
+                st = path.stat()
+                found.append((str(path), st.st_size, st.st_mtime_ns))
+    return sorted(found)

@@ -200,7 +200,7 @@ def body_text(article: Article) -> str:
 
 
 def slugify(text: str) -> str:
-    """Return an ASCII slug: "Économie à Zürich" -> "economie-a-zurich", "Азербайджан" -> "azerbaidzhan"."""
+    """Return an ASCII slug: "Économie à Zürich" -> "economie-a-zurich", "Азербайджан" -> "azerbaydzhan"."""
     return _NON_SLUG.sub("-", anyascii(text).lower()).strip("-")
 
 
@@ -887,6 +887,8 @@ def _inline_text(token: Any) -> str:
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
+        elif child.type == "image":
+            parts.append(_inline_text(child))  # its alt text
     return "".join(parts)
 
 
@@ -1032,7 +1034,7 @@ def _short(value: Any) -> str:
 
 def _line_of_key(text: str, key: str, *, after_line: int = 0) -> int | None:
     """1-based line of the first top-level ``key:`` in YAML text (or of a ``- key:`` list item)."""
-    pattern = re.compile(rf"^(?:-\s+)?['\"]?{re.escape(key)}['\"]?\s*:", re.M)
+    pattern = re.compile(rf"^[ \t]*(?:-\s+)?['\"]?{re.escape(key)}['\"]?\s*:", re.M)
     start = _offset_of_line(text, after_line + 1)
     match = pattern.search(text, start)
     return text.count("\n", 0, match.start()) + 1 if match else None

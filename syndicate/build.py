@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from . import __version__, categories, feeds, itemstore
+from . import __version__, archives, categories, feeds, itemstore
 from .cache import files_digest, read_cache, tree_identity, write_cache
 from .config import Config
 from .fsutil import atomic_write_bytes, would_change
@@ -107,6 +107,11 @@ def build_site(
     candidates = _feed_candidates(config, recs, overrides)
     outside = _outside_articles(config, store, recs)
     plan = feeds.plan_feeds(config, [*candidates, *outside], cats)
+    if config.feeds.archives:
+        # RFC 5005 archives show every item, not only the newest N: they need the whole history.
+        history = [*_all_articles(recs, overrides), *outside]
+        first_seen = {key: pin.first_seen for key, pin in store.pins().items()}
+        plan = archives.add_archives(config, plan, history, cats, first_seen=first_seen)
     if config.feeds.content == "full":
         plan = _with_content(config, plan, full=full, jobs=None if len(candidates) > 200 else 1)
     outputs = feeds.render_outputs(config, plan)
@@ -176,6 +181,16 @@ def _feed_candidates(config: Config, recs: Sequence[tuple], overrides: dict[str,
             chosen.append(rec)
     articles = []
     for rec in chosen:
+        article = rec_to_article(rec)
+        pinned = overrides.get(rec[R_KEY])
+        articles.append(replace(article, feed_id=pinned) if pinned is not None else article)
+    return articles
+
+
+def _all_articles(recs: Sequence[tuple], overrides: dict[str, str]) -> list[Article]:
+    """Every published record as an Article with its pinned feed id (for archives)."""
+    articles = []
+    for rec in recs:
         article = rec_to_article(rec)
         pinned = overrides.get(rec[R_KEY])
         articles.append(replace(article, feed_id=pinned) if pinned is not None else article)

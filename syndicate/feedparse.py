@@ -148,9 +148,7 @@ def _parse_xml_feed(data: bytes, *, content_type: str, base_url: str, now: datet
     )
 
 
-def _feedparser_entry(
-    raw: Any, *, base_url: str, fallback_link: str, now: datetime
-) -> tuple[ParsedEntry, bool]:
+def _feedparser_entry(raw: Any, *, base_url: str, fallback_link: str, now: datetime) -> tuple[ParsedEntry, bool]:
     entry_base = str(raw.get("base") or base_url)
     link = _web_url(raw.get("link"), entry_base)
     if link is None:
@@ -172,7 +170,8 @@ def _feedparser_entry(
         summary_html = sanitize_html(str(raw.get("summary")), base_url=entry_base)
     title = _plain_title(raw.get("title_detail"), raw.get("title", ""))
     published, future_p = _struct_date(raw.get("published_parsed"), now)
-    updated, future_u = _struct_date(raw.get("updated_parsed"), now)
+    # Read past FeedParserDict's deprecated updated->published fallback: missing means missing.
+    updated, future_u = _struct_date(dict.get(raw, "updated_parsed"), now)
     author = raw.get("author_detail", {}).get("name") or raw.get("author") or ""
     categories = [t.get("term") or t.get("label") or "" for t in raw.get("tags", ())]
     entry = _build_entry(

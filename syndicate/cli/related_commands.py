@@ -1,7 +1,61 @@
-"""Commands registered on the ``syndicate`` group (see the package docstring)."""
+"""``related``: show the related articles of one article, with the reasons for each score."""
 
 from __future__ import annotations
 
-from . import cli
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import click
+
+from ..records import parse_moment
+from ..related import RelatedIndex, find_article, load_archive
+from ..store import open_store
+from . import AppContext, cli, pass_app
 
 __all__ = ["cli"]
+
+
+class _NowType(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        moment = parse_moment(str(value), ZoneInfo("UTC"))
+        if moment is None:
+            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
+        return moment
+
+
+@cli.command(name="related")
+@click.argument("ident", metavar="ID")
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="How many related articles  [default: digest.related]")
+@click.option("--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True)
+@pass_app
+def related_command(app: AppContext, ident: str, limit: int | None, now: datetime | None) -> None:
+    """Print the articles related to ID (record id, feed id, URL or slug), with scores and reasons.
+
+    Related articles come from the whole archive, outside items included. The
+    term index is kept in the state folder, so only new or changed articles are read.
+
+    \b
+    Example:
+        syndicate related 2026-11-gas-prices --limit 5
+    """
+    config = app.config()
+    now = now or datetime.now(UTC)
+    with open_store(config.state_path) as store:
+        archive = load_archive(config, store, now=now)
+    article = find_article(archive, ident)
+    index = RelatedIndex.build(config, archive, cache_dir=config.state_dir)
+    items = index.related(article, limit=limit or config.digest.related)
+    click.echo(f"Related to: {article.title}\n            {article.url}")
+    if not items:
+        click.echo("No related articles.")
+    for rank, item in enumerate(items, start=1):
+        other = item.article
+        where = other.source.name if other.source else (other.primary_category or "")
+        date = other.published.astimezone(config.tz).date().isoformat()
+        click.echo(f"{rank:>2}. {item.score:.4f}  {other.title}")
+        click.echo(f"    {other.url} · {date}" + (f" · {where}" if where else ""))
+        click.echo(f"    {'; '.join(item.reasons)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from . import __version__, archives, categories, feeds, itemstore
 from .cache import files_digest, read_cache, tree_identity, write_cache
 from .config import Config
 from .fsutil import atomic_write_bytes, would_change
-from .model import Article
+from .model import Article, Body
 from .publish import next_publication, pin_records, problem_warnings, published_recs
 from .records import (
     R_CATS,
@@ -36,6 +37,7 @@ from .records import (
     R_URL,
     load_record_index,
     rec_to_article,
+    render_body,
     render_content,
     scan_record_files,
     to_micros,
@@ -248,12 +250,11 @@ def _render_many(config: Config, articles: list[Article], jobs: int | None) -> d
     workers = jobs or os.cpu_count() or 1
     if workers <= 1 or len(articles) < 64:
         return {a.key: render_content(a, config) for a in articles}
-    import multiprocessing
-
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     chunk = max(8, len(articles) // (workers * 4) + 1)
+    bodies = [a.body if a.body is not None else Body("html", text=a.content_html or "") for a in articles]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        rendered = pool.map(render_content, articles, [config] * len(articles), chunksize=chunk)
+        rendered = pool.map(render_body, bodies, [a.url for a in articles], chunksize=chunk)
         return {a.key: html for a, html in zip(articles, rendered, strict=True)}
 
 
@@ -273,7 +274,7 @@ def _pinned_slugs(store: Store) -> dict[str, str]:
 
 def _code_identity() -> str:
     # A new syndicate release (or a local edit of it) must never reuse outputs of the old one.
-    entries = tree_identity([PACKAGE_DIR])
+    entries = [e for e in tree_identity([PACKAGE_DIR]) if "__pycache__" not in e[0]]
     return hashlib.blake2b(repr(entries).encode(), digest_size=16).hexdigest()
 
 

@@ -43,7 +43,7 @@ from .xmlutil import clean_text
 
 RECORD_SUFFIXES = (".md", ".json", ".jsonl", ".yaml", ".yml")
 SUMMARY_LENGTH = 300
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bump when the compact record layout or any parsing rule changes: old caches are dropped."""
 
 KNOWN_FIELDS = frozenset(
@@ -55,9 +55,10 @@ KNOWN_FIELDS = frozenset(
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Indexes into the compact record tuple (see ``_make_rec``).
-R_KEY, R_ID, R_SLUG, R_TITLE, R_URL, R_PUB, R_UPD, R_CATS, R_TAGS, R_AUTHORS = range(10)
-R_SUMMARY, R_BODY, R_IMAGE, R_LANG, R_DRAFT, R_ORIGIN, R_EXTRA, R_FEED_ID, R_FEATURED = range(10, 19)
+# Indexes into the compact record tuple. What choosing feed items and checking duplicates needs
+# is kept as plain values; everything else is one marshalled ``bytes`` (R_DETAILS), a single
+# allocation instead of dozens of small objects, unpacked only for records a feed shows.
+R_KEY, R_ID, R_URL, R_PUB, R_FEED_ID, R_CATS, R_ORIGIN, R_DRAFT, R_DETAILS = range(9)
 
 Rec = tuple[Any, ...]
 
@@ -147,29 +148,26 @@ def load_record_index(
 
 def rec_to_article(rec: Rec) -> Article:
     """Turn a compact record tuple into an :class:`Article` (``content_html`` None, body lazy)."""
-    body = rec[R_BODY]
-    image = rec[R_IMAGE]
-    origin = rec[R_ORIGIN]
-    extra = rec[R_EXTRA]
+    title, slug, updated, tags, authors, summary, body, image, language, extra, featured = marshal.loads(rec[R_DETAILS])
     return Article(
         key=rec[R_KEY],
         id=rec[R_ID],
         feed_id=rec[R_FEED_ID],
-        title=rec[R_TITLE],
+        title=title,
         url=rec[R_URL],
-        slug=rec[R_SLUG],
+        slug=slug,
         published=from_micros(rec[R_PUB]),
-        updated=from_micros(rec[R_UPD]),
+        updated=from_micros(updated),
         categories=rec[R_CATS],
-        tags=rec[R_TAGS],
-        authors=tuple(Author(*a) for a in rec[R_AUTHORS]),
-        summary=rec[R_SUMMARY],
+        tags=tags,
+        authors=tuple(Author(*a) for a in authors),
+        summary=summary,
         body=Body(*body) if body is not None else None,
         image=Image(*image) if image is not None else None,
-        language=rec[R_LANG],
-        featured=rec[R_FEATURED],
+        language=language,
+        featured=featured,
         draft=rec[R_DRAFT],
-        origin=Origin(*origin),
+        origin=Origin(*rec[R_ORIGIN]),
         extra=MappingProxyType(pickle.loads(extra)) if extra else EMPTY,
     )
 
@@ -180,12 +178,16 @@ def render_content(article: Article, config: Config) -> str:
     Characters XML 1.0 forbids are removed. An article without a body renders as "".
     """
     del config  # the article URL already carries everything links are resolved against
-    body = article.body
-    if body is None:
+    if article.body is None:
         return clean_text(article.content_html or "")
+    return render_body(article.body, article.url)
+
+
+def render_body(body: Body, url: str) -> str:
+    """:func:`render_content` for a bare body (cheap to send to another process)."""
     text = read_body(body)
     html = _markdown().render(text) if body.format == "markdown" else text
-    return clean_text(absolutize_html(html, article.url))
+    return clean_text(absolutize_html(html, url))
 
 
 def body_text(article: Article) -> str:
@@ -241,6 +243,7 @@ def scan_record_files(config: Config) -> tuple[list[tuple[str, str, tuple[int, i
     skipped with a warning. Identity is (size, mtime_ns, inode).
     """
     root = config.root
+    prefix = str(root).rstrip(os.sep) + os.sep
     found: dict[str, tuple[str, tuple[int, int, int]]] = {}
     warnings: list[str] = []
     for base in config.records.paths:
@@ -252,7 +255,7 @@ def scan_record_files(config: Config) -> tuple[list[tuple[str, str, tuple[int, i
         else:
             entries = _walk(str(base))
         for path, st in entries:
-            rel = _rel(Path(path), root)
+            rel = (path[len(prefix) :] if path.startswith(prefix) else path).replace(os.sep, "/")
             suffix = os.path.splitext(path)[1].lower()
             if suffix not in RECORD_SUFFIXES:
                 warnings.append(f"{rel}: unknown file type, skipped (records are {', '.join(RECORD_SUFFIXES)})")
@@ -476,7 +479,7 @@ class _FileParser:
             return
         fm = text[len(lines[0]) + 1 : match.start()]
         body = text[match.end() :]
-        offset = len(data) - len(body.encode("utf-8"))
+        offset = len(text[: match.end()].encode("utf-8")) + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
         try:
             fields = parse_front_matter(fm)
         except yaml.YAMLError as exc:
@@ -697,26 +700,29 @@ class _RecordBuilder:
             body_tuple = (body[0], body[1], None, 0)
         else:
             body_tuple = None
-        return (
-            self.key,
-            record_id,
-            slug,
+        details = (
             title,
-            url,
-            to_micros(published),
+            slug,
             to_micros(updated),
-            categories,
             tags,
             authors,
             summary,
             body_tuple,
             image,
             language,
-            draft,
-            (self.parser.rel, self.line, self.index),
             pickle.dumps(extra, protocol=5) if extra else None,
-            feed_id,
             featured,
+        )
+        return (
+            self.key,
+            record_id,
+            url,
+            to_micros(published),
+            feed_id,
+            categories,
+            (self.parser.rel, self.line, self.index),
+            draft,
+            marshal.dumps(details),
         )
 
     def authors(self) -> tuple[tuple[str, str | None, str | None], ...]:
@@ -770,10 +776,10 @@ class _RecordBuilder:
         ctx = self.ctx
         value = self.fields.get("url")
         if value is not None:
-            if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+            if not isinstance(value, str) or not value.strip() or _SPACE.search(value.strip()):
                 self.problem("url", f"not a valid URL: {_short(value)}")
                 return None
-            url = urljoin(ctx.site_url, value.strip())
+            url = _join(ctx.site_url, value.strip())
             if not _is_http_url(url):
                 self.problem("url", f"must be an http(s) URL or a path on the site, got {_short(value)}")
                 return None
@@ -790,7 +796,7 @@ class _RecordBuilder:
             day=f"{local.day:02d}",
         )
         path = _SLASHES.sub("/", path).lstrip("/")
-        return urljoin(ctx.site_url, path)
+        return _join(ctx.site_url, path)
 
     def image(self, base: str | None) -> tuple[Any, ...] | None:
         value = self.fields.get("image")
@@ -803,8 +809,8 @@ class _RecordBuilder:
                 "image", "must be a URL, or a mapping with url (and optional alt, type, width, height, length)"
             )
             return None
-        url = urljoin(base or self.ctx.site_url, value["url"].strip())
-        if not _is_http_url(url) or any(c.isspace() for c in url):
+        url = _join(base or self.ctx.site_url, value["url"].strip())
+        if not _is_http_url(url) or _SPACE.search(url):
             self.problem("image", f"not a valid URL: {_short(value['url'])}")
             return None
         numbers: list[int | None] = []
@@ -814,7 +820,7 @@ class _RecordBuilder:
                 self.problem("image", f"{name} must be a whole number, got {_short(number)}")
                 return None
             numbers.append(number)
-        mime = value.get("type") or mimetypes.guess_type(urlsplit(url).path)[0]
+        mime = value.get("type") or _image_type(url)
         alt = value.get("alt") or ""
         return (url, clean_text(str(alt)), mime, *numbers)
 
@@ -979,13 +985,37 @@ _URL_ATTR = re.compile(r"""(?i)\b(href|src|poster)(\s*=\s*)(?:"([^"]*)"|'([^']*)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _FIRST_P = re.compile(r"(?is)<p\b[^>]*>(.*?)</p\s*>")
 _TAGS = re.compile(r"(?s)<[^>]*>")
+_SPACE = re.compile(r"\s")
+_ABSOLUTE_HTTP = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:[/?#]|$)")
+_IMAGE_TYPES = {
+    "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
+    "webp": "image/webp", "avif": "image/avif", "svg": "image/svg+xml",
+}  # fmt: skip
 
 
 def _has_scheme(url: str) -> bool:
     return bool(_SCHEME.match(url))
 
 
+def _join(base: str, url: str) -> str:
+    # urljoin is slow and a no-op for the usual absolute URL; keep it for everything else.
+    if _ABSOLUTE_HTTP.match(url) and "/." not in url:
+        return url
+    return urljoin(base, url)
+
+
+def _image_type(url: str) -> str | None:
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    name = path.rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    extension = name.rsplit(".", 1)[1].lower()
+    return _IMAGE_TYPES.get(extension) or mimetypes.guess_type(name)[0]
+
+
 def _is_http_url(url: str) -> bool:
+    if _ABSOLUTE_HTTP.match(url):
+        return True
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 

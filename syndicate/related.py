@@ -100,7 +100,7 @@ class RelatedIndex:
         self._text = text
         self._weights = terms.weights()
         self._row = {a.key: i for i, a in enumerate(self.articles)}
-        self._postings: tuple[IntArray, IntArray, FloatArray] | None = None
+        self._postings: tuple[IntArray, IntArray, IntArray] | None = None
         self._norm_urls: dict[int, str] = {}
         n = len(self.articles)
         self._categories = self._label_index(lambda a: a.categories)
@@ -171,7 +171,7 @@ class RelatedIndex:
             if rows is not None:
                 tags[rows] += TAG_WEIGHT * self._tag_rarity[label]
         tags = np.minimum(tags, TAG_CAP)
-        score = np.round((text_sim + categories + tags) * self._recency, SCORE_DECIMALS)
+        score = np.round((text_sim + categories + tags) * self._recency, SCORE_DECIMALS).astype(np.float64)
         own_row = self._row.get(article.key)
         if own_row is not None:
             score[own_row] = 0.0
@@ -234,7 +234,7 @@ class RelatedIndex:
         gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
         entries = order[gather]
         contributions = self._weights[entries] * np.repeat(q_weights, lengths)
-        return np.bincount(docs[entries], weights=contributions, minlength=n)
+        return np.bincount(docs[entries], weights=contributions, minlength=n).astype(np.float64)
 
     def _inverted(self) -> tuple[IntArray, IntArray, IntArray]:
         """Entries sorted by term (postings), start of each term's postings, and each entry's document."""
@@ -243,8 +243,8 @@ class RelatedIndex:
             order = np.argsort(terms, kind="stable")
             term_ptr = np.searchsorted(terms[order], np.arange(len(self.terms.vocab) + 1))
             lengths = np.diff(self.terms.indptr)
-            docs = np.repeat(np.arange(len(lengths)), lengths)
-            self._postings = (order, term_ptr, docs)
+            docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+            self._postings = (order.astype(np.int64), term_ptr.astype(np.int64), docs)
         return self._postings
 
     def _ranked(self, score: FloatArray, limit: int) -> list[int]:

@@ -126,7 +126,8 @@ class TermIndex:
         return len(self.keys)
 
     def idf(self) -> FloatArray:
-        return np.log((1.0 + self.docs_seen) / (1.0 + self.df)) + 1.0
+        idf: FloatArray = np.log((1.0 + self.docs_seen) / (1.0 + self.df)) + 1.0
+        return idf
 
     def weights(self) -> FloatArray:
         """L2-normalised TF-IDF weight of every stored (document, term) entry, aligned with ``terms``."""

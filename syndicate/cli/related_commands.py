@@ -15,7 +15,7 @@ from . import AppContext, cli, pass_app
 __all__ = ["cli"]
 
 
-class _NowType(click.ParamType):
+class _NowType(click.ParamType[datetime]):
     name = "TIME"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:

@@ -124,8 +124,7 @@ def _parse_xml_feed(data: bytes, *, content_type: str, base_url: str, now: datet
         if not parsed.entries:
             raise IngestError(f"malformed feed, no entries could be read: {_one_line(problem)}")
         warnings.append(
-            f"malformed feed ({_one_line(parsed.get('bozo_exception'))}); kept the {len(parsed.entries)} "
-            f"entries that could be read"
+            f"malformed feed ({_one_line(problem)}); kept {_entries(len(parsed.entries))} that could be read"
         )
     feed = parsed.feed
     site_url = _web_url(feed.get("link"), base_url)
@@ -457,6 +456,10 @@ def _int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 <= number < 2**53 else None
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _one_line(exc: object) -> str:

@@ -140,7 +140,7 @@ CASES = [
         "malformed-xml",
         _at("/bad", lambda s: s.serve("/bad", GOOD.replace(b"</channel></rss>", b"<item><title>cut"))),
         False,
-        r"^4 new, 0 updated, 5 held; warning: malformed feed \(.*\); kept the 4 entries that could be read",
+        r"^4 new, 0 updated, 5 held; warning: malformed feed \(.*\); kept 4 entries that could be read",
     ),
     Case(
         "wrong-encoding",

@@ -34,6 +34,7 @@ class Loopback:
     """path -> (body, content type) for GET."""
     post_status: int = 204
     delay: float = 0.0
+    get_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def posts(self) -> list[Recorded]:
@@ -72,6 +73,8 @@ def loopback_server(*, on_request: Callable[[Recorded], None] | None = None) -> 
 
         def do_GET(self) -> None:
             rec = self._record()
+            if state.get_delay:
+                threading.Event().wait(state.get_delay)
             path = rec.path.split("?", 1)[0]
             if path not in state.files:
                 self.send_response(404)
@@ -109,3 +112,87 @@ def serve_dir(server: Loopback, folder: Path, prefix: str = "/") -> None:
         if path.is_file():
             ctype = "application/atom+xml" if path.name.endswith(".atom.xml") else "application/rss+xml"
             server.files[prefix + path.relative_to(folder).as_posix()] = (path.read_bytes(), ctype)
+
+
+SOURCE_RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example.net/</link>
+<description>Outside wire</description>
+<item><title>Wire story one</title><link>https://wire.example.net/one</link><guid>wire-1</guid>
+<pubDate>Thu, 26 Nov 2026 09:00:00 +0000</pubDate><description>First wire story.</description></item>
+</channel></rss>
+"""
+
+
+def article_md(title: str, date: str, category: str, body: str = "Body text.") -> str:
+    return f"---\ntitle: {title}\ndate: {date}\ncategories: [{category}]\n---\n\n{body}\n"
+
+
+def write_site(
+    root: Path,
+    *,
+    source_url: str | None = None,
+    hub: str = "",
+    smtp_port: int | None = None,
+    schedule: tuple[str, ...] = ("daily at 07:00",),
+    subscribers: tuple[str, ...] = ("ana@example.org", "ben@example.org", "chloe@example.org"),
+    extra_records: dict[str, str] | None = None,
+) -> Path:
+    """A small, complete site: four records in two categories, an optional source, hub and digest."""
+    root.mkdir(parents=True, exist_ok=True)
+    articles = root / "articles"
+    articles.mkdir(exist_ok=True)
+    records = {
+        "grid.md": article_md("North Sea grid plan", "2026-11-24T08:00:00+01:00", "Energy"),
+        "gas.md": article_md("Gas storage before winter", "2026-11-25T09:30:00+01:00", "Energy"),
+        "budget.md": article_md("The EU budget, explained", "2026-11-26T10:00:00+01:00", "Economy"),
+        "prices.md": article_md("Prices in the euro area", "2026-11-27T11:00:00+01:00", "Economy"),
+        **(extra_records or {}),
+    }
+    for name, text in records.items():
+        (articles / name).write_text(text, encoding="utf-8")
+    (root / "subscribers.csv").write_text(
+        "email,name\n" + "".join(f"{a},{a.split('@')[0].title()}\n" for a in subscribers), encoding="utf-8"
+    )
+    lines = [
+        "[site]",
+        'title = "Test Ledger"',
+        'url = "https://ledger.example.eu/"',
+        'timezone = "Europe/Brussels"',
+        'author = "Desk"',
+        "",
+        "[records]",
+        'paths = ["articles"]',
+        "",
+        "[feeds]",
+        f'hub = "{hub}"',
+        "hub_timeout = 3",
+        "",
+        "[digest]",
+        f"schedule = [{', '.join(repr(s).replace(chr(39), chr(34)) for s in schedule)}]",
+        'from_name = "Test Ledger"',
+        'from_address = "digest@ledger.example.eu"',
+        'list_id = "Digest <digest.ledger.example.eu>"',
+        'subscribers = "subscribers.csv"',
+        'unsubscribe_url = "https://ledger.example.eu/unsubscribe?email={email}&token={token}"',
+        'unsubscribe_mailto = "unsubscribe@ledger.example.eu"',
+        "max_age_days = 30",
+        "",
+        "[smtp]",
+        'host = "127.0.0.1"',
+        f"port = {smtp_port or 1}",
+        'security = "none"',
+        "timeout = 5",
+        "retries = 0",
+    ]
+    if source_url:
+        lines += [
+            "",
+            "[[sources]]",
+            'name = "Wire"',
+            f'url = "{source_url}"',
+            'categories = ["Energy"]',
+            "max_age_days = 365",
+            "interval_minutes = 60",
+        ]
+    (root / "syndicate.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root

@@ -25,7 +25,8 @@ from .feeds import FeedPlan, FeedSpec, format_link, plan_feeds
 from .model import Article, Category, sort_key
 
 ARCHIVE_FOLDER = "archive/"
-"""Archive documents live at ``<output>/archive/<feed slug>/<n>.<ext>``; n = 1 is the oldest."""
+"""Archive documents live at ``<output>/archive/<feed slug>/<n>.<ext>``; n = 1 is the oldest.
+(``websub.subscription_topics`` relies on this folder name.)"""
 
 
 def add_archives(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import archives, websub
+from . import websub
 from .build import build_site
 from .config import Config
 from .errors import ConfigError, RecordError, SyndicateError
@@ -158,9 +158,7 @@ def _build_stage(
         f" {len(result.unchanged)} unchanged in {result.elapsed:.2f} s"
     )
     status = OK if result.written else NOTHING
-    archive_prefix = config.feeds_url + archives.ARCHIVE_FOLDER
-    # Archive documents only change at the newest page; subscribers follow the subscription feed.
-    changed = tuple(url for url in result.changed_feed_urls if not url.startswith(archive_prefix))
+    changed = tuple(websub.subscription_topics(config.feeds_url, result.changed_feed_urls))
     return StageOutcome("build", status, summary, tuple(f"warning: {w}" for w in result.warnings)), changed
 
 

@@ -89,3 +89,10 @@ def _describe(exc: httpx.HTTPError) -> str:
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text}: {cause}"
     return text.splitlines()[0]
+
+
+def subscription_topics(feeds_url: str, changed_urls: Sequence[str]) -> list[str]:
+    """The changed feeds worth a ping: subscription feeds, not RFC 5005 archive documents."""
+    # Archive pages are reached by walking links from the subscription feed, never subscribed to.
+    archive_prefix = feeds_url + "archive/"
+    return sorted({url for url in changed_urls if not url.startswith(archive_prefix)})

@@ -65,3 +65,11 @@ def test_ping_with_nothing_changed_sends_nothing() -> None:
         result = ping_hub(hub.url, [], timeout=1)
         assert hub.requests == []
     assert result.ok and result.accepted == ()
+
+
+def test_subscription_topics_leave_out_archive_documents() -> None:
+    from syndicate.websub import subscription_topics
+
+    feeds = "https://ledger.example.eu/feeds/"
+    changed = [feeds + "energy.rss", feeds + "archive/energy/3.rss", feeds + "all.atom", feeds + "energy.rss"]
+    assert subscription_topics(feeds, changed) == [feeds + "all.atom", feeds + "energy.rss"]

@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -181,8 +181,10 @@ def ingest_due(
         http = client or make_client(config.ingest)
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(config.ingest.workers, len(jobs)))) as pool:
-                futures = [pool.submit(_run_job, job, config.ingest, config.root, http, now) for job in jobs]
-                for future in as_completed(futures):
+                # No list of futures kept: each finished outcome is freed as soon as it is stored.
+                for future in as_completed(
+                    [pool.submit(_run_job, j, config.ingest, config.root, http, now) for j in jobs]
+                ):
                     outcome = future.result()
                     result = _record(store, outcome, states[outcome.job.source.name], config.ingest, now)
                     results[result.name] = result
@@ -266,7 +268,8 @@ def _run_job(job: _Job, settings: IngestConfig, root: Path, client: httpx.Client
         feed = None
         if fetched.status != 304:
             feed = parse_feed(fetched.body, headers=fetched.headers, url=fetched.url, now=now)
-        return _Outcome(job, fetched=fetched, feed=feed, seconds=time.monotonic() - started)
+        # The raw bytes are not needed past parsing; do not hold them while waiting to be stored.
+        return _Outcome(job, fetched=replace(fetched, body=b""), feed=feed, seconds=time.monotonic() - started)
     except FetchError as exc:
         return _Outcome(job, error=exc, seconds=time.monotonic() - started)
     except _SOURCE_FAILURES as exc:

@@ -238,7 +238,7 @@ def source_statuses(config: Config, store: Store, *, now: datetime) -> list[Sour
 def backoff_delay(failures: int, settings: IngestConfig, retry_after: float | None = None) -> timedelta:
     """Wait before the next attempt after ``failures`` consecutive failures: doubling, capped."""
     cap = timedelta(minutes=settings.max_backoff_minutes)
-    delay = BACKOFF_BASE * (2 ** min(max(failures - 1, 0), 30))
+    delay: timedelta = BACKOFF_BASE * (2 ** min(max(failures - 1, 0), 30))
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return min(delay, cap)

@@ -61,16 +61,14 @@ def sanitize_html(fragment: str, *, base_url: str | None = None) -> str:
     """
     if not fragment:
         return ""
-    relative: str | tuple[str, str] = (
-        ("rewrite_with_base", base_url) if base_url is not None and is_web_url(base_url) else "deny"
-    )
+    web_base = base_url is not None and is_web_url(base_url)
     cleaned = nh3.clean(
         _XML_ILLEGAL.sub("", fragment),
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(REMOVED_WITH_CONTENT),
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(URL_SCHEMES),
-        url_relative=relative,
+        url_relative=("rewrite_with_base", base_url) if web_base and base_url else "deny",
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
@@ -81,9 +79,7 @@ def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
     if not fragment:
         return ""
-    stripped = nh3.clean(
-        _XML_ILLEGAL.sub("", fragment), tags=set(), clean_content_tags=set(REMOVED_WITH_CONTENT)
-    )
+    stripped = nh3.clean(_XML_ILLEGAL.sub("", fragment), tags=set(), clean_content_tags=set(REMOVED_WITH_CONTENT))
     return _SPACE.sub(" ", _XML_ILLEGAL.sub("", html.unescape(stripped))).strip()
 
 

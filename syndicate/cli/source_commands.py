@@ -13,7 +13,7 @@ from . import AppContext, cli, pass_app
 __all__ = ["cli"]
 
 
-class _NowType(click.ParamType):
+class _NowType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click stubs
     name = "TIME"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from .config import Config
+
 USER_AGENT = "syndicate (WebSub publisher)"
 
 
@@ -96,3 +98,11 @@ def subscription_topics(feeds_url: str, changed_urls: Sequence[str]) -> list[str
     # Archive pages are reached by walking links from the subscription feed, never subscribed to.
     archive_prefix = feeds_url + "archive/"
     return sorted({url for url in changed_urls if not url.startswith(archive_prefix)})
+
+
+def notify_hub(config: Config, changed_urls: Sequence[str]) -> PingResult | None:
+    """Ping ``feeds.hub`` about the changed subscription feeds; None when no hub or nothing changed."""
+    topics = subscription_topics(config.feeds_url, changed_urls)
+    if not config.feeds.hub or not topics:
+        return None
+    return ping_hub(config.feeds.hub, topics, timeout=config.feeds.hub_timeout)

@@ -73,3 +73,31 @@ def test_subscription_topics_leave_out_archive_documents() -> None:
     feeds = "https://ledger.example.eu/feeds/"
     changed = [feeds + "energy.rss", feeds + "archive/energy/3.rss", feeds + "all.atom", feeds + "energy.rss"]
     assert subscription_topics(feeds, changed) == [feeds + "all.atom", feeds + "energy.rss"]
+
+
+def test_build_command_pings_the_hub_and_survives_a_failing_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+    from run_support import write_site
+
+    from syndicate.cli import cli
+
+    runner = CliRunner()
+    with loopback_server() as hub:
+        site = write_site(tmp_path / "site", hub=hub.url + "/hub", schedule=())
+        args = ["-c", str(site / "syndicate.toml"), "build", "--now", "2026-11-28T12:00:00Z"]
+        first = runner.invoke(cli, args, catch_exceptions=False)
+        assert first.exit_code == 0 and first.stderr == ""
+        topics = sorted(t for p in hub.posts() for t in p.form["hub.topic"])
+        assert topics == sorted(
+            f"https://ledger.example.eu/feeds/{s}.{x}"
+            for s in ("all", "economy", "energy")
+            for x in ("rss", "atom", "json")
+        )
+        (site / "articles" / "gas.md").write_text(
+            "---\ntitle: Gas storage, revised\ndate: 2026-11-25T09:30:00+01:00\ncategories: [Energy]\n---\nNew.\n"
+        )
+        hub.post_status = 500
+        second = runner.invoke(cli, args, catch_exceptions=False)
+    assert second.exit_code == 0
+    assert second.stderr.startswith(f"Warning: hub {hub.url}/hub: ping failed for https://ledger.example.eu/feeds/")
+    assert "HTTP 500 Internal Server Error (and 5 more)" in second.stderr

@@ -13,6 +13,7 @@ from ..errors import BuildCheckFailed, RecordError, SyndicateError
 from ..records import load_records, parse_moment
 from ..scaffold import create_site
 from ..store import open_store
+from ..websub import notify_hub
 from . import AppContext, cli, pass_app
 
 __all__ = ["cli"]
@@ -135,3 +136,7 @@ def build_command(
             f"{result.records_read} records read, {len(result.written)} files written,"
             f" {len(result.unchanged)} unchanged in {elapsed}"
         )
+    # WebSub: tell the hub which feeds changed; a failed ping never fails the build.
+    ping = notify_hub(config, result.changed_feed_urls)
+    if ping is not None and not ping.ok:
+        click.echo(f"Warning: {ping.summary()}", err=True)

@@ -67,23 +67,21 @@ def fingerprint(article: Article, root: str | Path) -> str:
     A body left in its file is identified by path, offset, size and mtime, so a warm run
     needs one ``stat`` per article instead of reading it.
     """
-    h = hashlib.blake2b(digest_size=12)
-    h.update(f"{article.title}\x1f{article.summary}\x1f".encode())
+    parts = [article.title, article.summary]
     body = article.body
     if body is not None:
-        h.update(body.format.encode())
         if body.text is not None:
-            h.update(b"t\x1f" + body.text.encode())
+            parts += [body.format, "t", body.text]
         elif body.path is not None:
             try:
-                st = os.stat(body.path if os.path.isabs(body.path) else os.path.join(root, body.path))
+                st = os.stat(os.path.join(root, body.path))  # an absolute body.path wins over root
                 identity = f"{st.st_size}:{st.st_mtime_ns}"
             except OSError:
                 identity = "missing"
-            h.update(f"f\x1f{body.path}\x1f{body.offset}\x1f{identity}".encode())
+            parts += [body.format, "f", body.path, str(body.offset), identity]
     if article.content_html is not None:
-        h.update(b"h\x1f" + article.content_html.encode())
-    return h.hexdigest()
+        parts += ["h", article.content_html]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
 def _norm_label(label: str) -> str:
@@ -105,13 +103,9 @@ class RelatedIndex:
         n = len(self.articles)
         self._categories = self._label_index(lambda a: a.categories)
         self._tags = self._label_index(lambda a: a.tags)
-        newest = max((a.published for a in self.articles), default=None)
-        ages = np.array([(newest - a.published).total_seconds() / 86400.0 for a in self.articles]) if newest else None
-        self._recency = (
-            RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * np.power(0.5, np.maximum(ages, 0.0) / RECENCY_HALF_LIFE_DAYS)
-            if ages is not None
-            else np.zeros(0)
-        )
+        stamps = np.array([a.published.timestamp() for a in self.articles], np.float64)
+        ages = (stamps.max() - stamps) / 86400.0 if n else stamps
+        self._recency = RECENCY_FLOOR + (1.0 - RECENCY_FLOOR) * np.power(0.5, ages / RECENCY_HALF_LIFE_DAYS)
         self._tag_rarity = {
             tag: (math.log((1.0 + n) / (1.0 + len(rows))) / math.log(1.0 + n) if n > 1 else 0.0)
             for tag, rows in self._tags.items()
@@ -133,10 +127,13 @@ class RelatedIndex:
         or HTML body as plain text).
         """
         text_of = text or _default_text
-        unique: dict[str, Article] = {}
+        ordered: list[Article] = []
+        seen: set[str] = set()
+        # A key given twice keeps the copy that sorts first, whatever the input order.
         for article in sorted(articles, key=lambda a: (*sort_key(a), a.key)):
-            unique.setdefault(article.key, article)
-        ordered = sorted(unique.values(), key=lambda a: (*sort_key(a), a.key))
+            if article.key not in seen:
+                seen.add(article.key)
+                ordered.append(article)
         root = str(config.root)
         entries = [(a.key, fingerprint(a, root)) for a in ordered]
         path = Path(cache_dir) / INDEX_FILENAME if cache_dir is not None else None
@@ -204,13 +201,12 @@ class RelatedIndex:
         rows: dict[str, list[int]] = {}
         normal: dict[str, str] = {}
         for i, article in enumerate(self.articles):
-            seen: set[str] = set()
-            for label in labels(article):
-                norm = normal.get(label)
-                if norm is None:
-                    norm = normal[label] = _norm_label(label)
-                if norm and norm not in seen:
-                    seen.add(norm)
+            found = labels(article)
+            if not found:
+                continue
+            norms = {normal.get(label) or normal.setdefault(label, _norm_label(label)) for label in found}
+            for norm in norms:
+                if norm:
                     rows.setdefault(norm, []).append(i)
         return {label: np.array(r, np.int64) for label, r in rows.items()}
 

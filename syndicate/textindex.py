@@ -41,6 +41,7 @@ SUMMARY_WEIGHT = 2
 MAX_BODY_CHARS = 20_000
 """Long bodies are cut here: the opening of a news article carries its topic."""
 REBUILD_FACTOR = 1.5
+PRUNE_BATCH = 10_000
 
 _TOKEN = re.compile(r"[^\W\d_]{2,30}")
 # Markup that would otherwise leave "https", "strong", "href" in every vector.
@@ -185,8 +186,9 @@ def sync_index(
 
     vocab = list(old.vocab)
     term_id = {t: i for i, t in enumerate(vocab)}
-    f_terms = array("q")
-    f_tfs = array("d")
+    # Compact machine arrays: a cold build of a large archive holds tens of millions of entries.
+    f_terms = array("i")
+    f_tfs = array("i")
     f_lengths = array("q")
     fold: dict[str, str] = {}
     for i in fresh:
@@ -199,8 +201,9 @@ def sync_index(
             f_terms.append(tid)
             f_tfs.append(count)
         f_lengths.append(len(counts))
-    fresh_terms = np.frombuffer(f_terms, np.int64) if f_terms else np.zeros(0, np.int64)
-    fresh_tfs = np.frombuffer(f_tfs, np.float64) if f_tfs else np.zeros(0)
+    fresh_terms = np.frombuffer(f_terms, np.int32).astype(np.int64) if f_terms else np.zeros(0, np.int64)
+    fresh_tfs = np.frombuffer(f_tfs, np.int32).astype(np.float64) if f_tfs else np.zeros(0)
+    del f_terms, f_tfs
     fresh_lengths = np.frombuffer(f_lengths, np.int64) if f_lengths else np.zeros(0, np.int64)
 
     df = np.zeros(len(vocab), np.int64)
@@ -248,14 +251,21 @@ def _prune(
     """
     if not len(terms):
         return terms, tfs, lengths
-    doc = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    score = (1.0 + np.log(tfs)) * index.idf()[terms]
-    # One stable sort on (document, -score) packed in an int64 is far faster than lexsort.
-    quantised = np.minimum(np.round(score * 2**24), 2**32 - 1).astype(np.int64)
-    order = np.argsort((doc << 32) | (2**32 - 1 - quantised), kind="stable")
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    position = np.arange(len(order)) - starts[doc[order]]
-    keep = np.sort(order[position < TERMS_PER_DOC])
+    idf = index.idf()
+    ptr = np.concatenate(([0], np.cumsum(lengths)))
+    kept: list[IntArray] = []
+    # In slices of documents, to bound the temporary arrays of a cold build.
+    for first in range(0, len(lengths), PRUNE_BATCH):
+        last = min(first + PRUNE_BATCH, len(lengths))
+        lo, hi = ptr[first], ptr[last]
+        doc = np.repeat(np.arange(last - first, dtype=np.int64), lengths[first:last])
+        score = (1.0 + np.log(tfs[lo:hi])) * idf[terms[lo:hi]]
+        # One stable sort on (document, -score) packed in an int64 is far faster than lexsort.
+        quantised = np.minimum(np.round(score * 2**24), 2**32 - 1).astype(np.int64)
+        order = np.argsort((doc << 32) | (2**32 - 1 - quantised), kind="stable")
+        position = np.arange(len(order)) - (ptr[first:last] - lo)[doc[order]]
+        kept.append(np.sort(order[position < TERMS_PER_DOC]) + lo)
+    keep = np.concatenate(kept)
     return terms[keep], tfs[keep], np.minimum(lengths, TERMS_PER_DOC)
 
 

@@ -243,3 +243,23 @@ def test_cli_related_unknown_id(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr == "Error: no published article has the id, feed id, URL or slug 'nope'\n"
     assert result.stdout == ""
+
+
+def _words(n: int, prefix: str) -> str:
+    return " ".join(f"{prefix}{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(n))
+
+
+def test_term_index_keeps_each_documents_strongest_terms(monkeypatch: pytest.MonkeyPatch) -> None:
+    from syndicate import textindex
+
+    docs = [("Zeppelin hangar", "", _words(200, "w") + " zeppelin" * 5), ("Other", "", _words(60, "w"))]
+    docs += [(f"Doc {i}", "", _words(30, f"d{i}")) for i in range(5)]
+    entries = [(f"k{i}", "fp") for i in range(len(docs))]
+    index, _ = textindex.sync_index(None, entries, lambda i: docs[i])
+    lengths = [int(x) for x in index.indptr[1:] - index.indptr[:-1]]
+    assert lengths[:2] == [textindex.TERMS_PER_DOC, textindex.TERMS_PER_DOC]
+    first = {index.vocab[t] for t in index.terms[: lengths[0]]}
+    assert {"zeppelin", "hangar"} <= first  # heavy (title, repeated) terms survive the cut
+    monkeypatch.setattr(textindex, "PRUNE_BATCH", 2)
+    batched, _ = textindex.sync_index(None, entries, lambda i: docs[i])
+    assert batched.terms.tolist() == index.terms.tolist() and batched.indptr.tolist() == index.indptr.tolist()

@@ -115,7 +115,7 @@ def build_site(
         first_seen = {key: pin.first_seen for key, pin in store.pins().items()}
         plan = archives.add_archives(config, plan, history, cats, first_seen=first_seen)
     if config.feeds.content == "full":
-        plan = _with_content(config, plan, full=full, jobs=None if len(candidates) > 200 else 1)
+        plan = _with_content(config, plan, full=full, jobs=None)
     outputs = feeds.render_outputs(config, plan)
 
     written: list[Path] = []
@@ -248,7 +248,7 @@ def _body_identities(config: Config, articles: object) -> dict[str, str]:
 
 def _render_many(config: Config, articles: list[Article], jobs: int | None) -> dict[str, str]:
     workers = jobs or os.cpu_count() or 1
-    if workers <= 1 or len(articles) < 64:
+    if workers <= 1 or len(articles) < 4000:  # cmark is fast; a pool only pays off for many
         return {a.key: render_content(a, config) for a in articles}
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     chunk = max(8, len(articles) // (workers * 4) + 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from .fsutil import atomic_write_bytes
 
 FORMAT = b"syndicate-cache-1\n"
+RECORDS_FORMAT = b"syndicate-records-1\n"
 
 
 def read_cache(path: Path, fingerprint: str) -> Any | None:
@@ -42,18 +44,47 @@ def write_cache(path: Path, fingerprint: str, payload: Any) -> None:
 
 
 class RecordCache:
-    """Parsed record files by path: ``{rel: (identity, plain result)}``."""
+    """Parsed record files by path: ``{rel: (identity, plain result)}``.
+
+    Written as a run of marshal chunks rather than one object, so saving 100,000 records
+    never holds a second, serialised copy of all of them in memory.
+    """
+
+    CHUNK = 4000
 
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path = path
         self.fingerprint = fingerprint
 
     def load(self) -> dict[str, tuple[tuple[int, int, int], Any]]:
-        payload = read_cache(self.path, self.fingerprint)
-        return payload if isinstance(payload, dict) else {}
+        files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        try:
+            with open(self.path, "rb") as handle:
+                if handle.read(len(RECORDS_FORMAT)) != RECORDS_FORMAT or marshal.load(handle) != self.fingerprint:
+                    return {}
+                for _ in range(marshal.load(handle)):
+                    files.update(marshal.load(handle))
+        except (OSError, EOFError, ValueError, TypeError):
+            return {}
+        return files
 
     def save(self, files: dict[str, tuple[tuple[int, int, int], Any]]) -> None:
-        write_cache(self.path, self.fingerprint, files)
+        path = Path(self.path)
+        items = list(files.items())
+        chunks = range(0, len(items), self.CHUNK)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as handle:
+                handle.write(RECORDS_FORMAT)
+                marshal.dump(self.fingerprint, handle)
+                marshal.dump(len(chunks), handle)
+                for start in chunks:
+                    marshal.dump(dict(items[start : start + self.CHUNK]), handle)
+            os.replace(tmp, path)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def files_digest(files: Iterable[tuple[str, str, tuple[int, int, int]]]) -> str:

@@ -236,8 +236,8 @@ class RelatedIndex:
         """Entries sorted by term (postings), start of each term's postings, and each entry's document."""
         if self._postings is None:
             terms = self.terms.terms
-            order = np.argsort(terms, kind="stable")
-            term_ptr = np.searchsorted(terms[order], np.arange(len(self.terms.vocab) + 1))
+            order = self.terms.postings()
+            term_ptr = np.concatenate(([0], np.cumsum(np.bincount(terms, minlength=len(self.terms.vocab)))))
             lengths = np.diff(self.terms.indptr)
             docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
             self._postings = (order.astype(np.int64), term_ptr.astype(np.int64), docs)

@@ -117,6 +117,8 @@ class TermIndex:
     indptr: IntArray
     terms: IntArray
     tfs: FloatArray
+    by_term: IntArray | None = field(default=None, repr=False, compare=False)
+    """Entry positions sorted by term (the postings lists), computed on demand and cached on disk."""
     _term_ids: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -125,6 +127,12 @@ class TermIndex:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def postings(self) -> IntArray:
+        """Positions into ``terms`` grouped by term, documents ascending within a term."""
+        if self.by_term is None:
+            self.by_term = np.argsort(self.terms, kind="stable").astype(np.int64)
+        return self.by_term
 
     def idf(self) -> FloatArray:
         idf: FloatArray = np.log((1.0 + self.docs_seen) / (1.0 + self.df)) + 1.0
@@ -167,6 +175,9 @@ def sync_index(
     (title, summary, body) for the others.
     """
     old = old or TermIndex.empty()
+    keys = [key for key, _ in entries]
+    if keys == old.keys and [fp for _, fp in entries] == old.fingerprints:
+        return old, False  # the common warm case: nothing to read, nothing to move
     row_of = {key: j for j, key in enumerate(old.keys)}
     reuse_new: list[int] = []
     reuse_old: list[int] = []
@@ -296,6 +307,7 @@ def save_index(path: Path, index: TermIndex) -> None:
         indptr=index.indptr,
         terms=index.terms.astype(np.int32),
         tfs=index.tfs.astype(np.float32),
+        by_term=index.postings().astype(np.int32),
     )
     atomic_write_bytes(path, buffer.getvalue(), only_if_changed=False)
 
@@ -317,13 +329,17 @@ def load_index(path: Path) -> TermIndex | None:
                 indptr=data["indptr"].astype(np.int64),
                 terms=data["terms"].astype(np.int64),
                 tfs=data["tfs"].astype(np.float64),
+                by_term=data["by_term"].astype(np.int64),
             )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         log.warning("%s: unreadable related-articles index, rebuilding: %s", path, exc)
         return None
-    if len(index.indptr) != n_docs + 1 or index.indptr[-1] != len(index.terms) or len(index.df) != n_vocab:
+    entries = len(index.terms)
+    if len(index.indptr) != n_docs + 1 or index.indptr[-1] != entries or len(index.df) != n_vocab:
         log.warning("%s: inconsistent related-articles index, rebuilding", path)
         return None
+    if index.by_term is not None and len(index.by_term) != entries:
+        index.by_term = None
     return index

@@ -33,14 +33,14 @@ class _NowType(click.ParamType[datetime]):
 @click.option("--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True)
 @pass_app
 def related_command(app: AppContext, ident: str, limit: int | None, now: datetime | None) -> None:
-    """Print the articles related to ID (record id, feed id, URL or slug), with scores and reasons.
+    """Print the articles related to ID (record id or file, feed id, URL or slug), with scores and reasons.
 
     Related articles come from the whole archive, outside items included. The
     term index is kept in the state folder, so only new or changed articles are read.
 
     \b
     Example:
-        syndicate related 2026-11-gas-prices --limit 5
+        syndicate related gas-prices --limit 5
     """
     config = app.config()
     now = now or datetime.now(UTC)

@@ -116,7 +116,8 @@ def build_site(
         plan = archives.add_archives(config, plan, history, cats, first_seen=first_seen)
     if config.feeds.content == "full":
         plan = _with_content(config, plan, full=full, jobs=None)
-    outputs = feeds.render_outputs(config, plan)
+    feeds_cache = _FeedsCache(config, out_dir, full=full)
+    outputs, reused = feeds_cache.render(plan)
 
     written: list[Path] = []
     unchanged: list[Path] = []
@@ -127,6 +128,7 @@ def build_site(
         for spec, _ in plan
         for fmt in config.feeds.formats
     }
+    unchanged.extend(out_dir / rel for rel in reused)
     total = len(outputs)
     for done, (rel, data) in enumerate(sorted(outputs.items()), start=1):
         path = out_dir / rel
@@ -142,9 +144,20 @@ def build_site(
             progress(done, total)
 
     if not check:
+        feeds_cache.save()
         upcoming = next_publication(index.recs, now)
+        every_output = dict.fromkeys([*outputs, *reused], b"")
         _save_state(
-            state_path, config, store, out_dir, skip_invalid, base, outputs, upcoming, index.records_read, [*warnings]
+            state_path,
+            config,
+            store,
+            out_dir,
+            skip_invalid,
+            base,
+            every_output,
+            upcoming,
+            index.records_read,
+            [*warnings],
         )
     return BuildResult(
         records_read=index.records_read,
@@ -267,6 +280,70 @@ def _pinned_slugs(store: Store) -> dict[str, str]:
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+class _FeedsCache:
+    """Renders only the feeds whose inputs changed since the file on disk was written.
+
+    Each feed's inputs (its spec and its items, rendered content included) are hashed; when
+    the hash and the file's size and mtime match the last build, the file is known to hold
+    exactly what rendering would produce, so it is not rendered again. Config, templates and
+    syndicate's code are part of the cache's fingerprint.
+    """
+
+    def __init__(self, config: Config, out_dir: Path, *, full: bool) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.path = config.state_dir / "feeds.cache"
+        self.fingerprint = hashlib.blake2b(
+            "\n".join(
+                [__version__, _code_identity(), repr(config), repr(tree_identity(config.template_dirs)), str(out_dir)]
+            ).encode(),
+            digest_size=20,
+        ).hexdigest()
+        saved = None if full else read_cache(self.path, self.fingerprint)
+        self.saved: dict[str, tuple[str, int, int]] = saved if isinstance(saved, dict) else {}
+        self.hashes: dict[str, str] = {}
+
+    def render(self, plan: feeds.FeedPlan) -> tuple[dict[str, bytes], list[str]]:
+        renderers = {"rss": feeds.render_rss, "atom": feeds.render_atom, "json": feeds.render_json}
+        outputs: dict[str, bytes] = {}
+        reused: list[str] = []
+        for spec, items in plan:
+            digest = hashlib.blake2b(repr((spec, items)).encode(), digest_size=20).hexdigest()
+            for fmt in self.config.feeds.formats:
+                rel = feeds.feed_path(spec, feeds.EXTENSIONS[fmt])
+                self.hashes[rel] = digest
+                if self._still_on_disk(rel, digest):
+                    reused.append(rel)
+                else:
+                    outputs[rel] = renderers[fmt](self.config, spec, items)
+        # The index files are small and depend on every feed: always rendered.
+        outputs["index.opml"] = feeds.render_opml(self.config, plan)
+        outputs["index.html"] = feeds.render_index_html(self.config, plan)
+        if self.config.feeds.stylesheet:
+            outputs[feeds.STYLESHEET_NAME] = feeds.render_stylesheet(self.config)
+        return outputs, reused
+
+    def _still_on_disk(self, rel: str, digest: str) -> bool:
+        saved = self.saved.get(rel)
+        if saved is None or saved[0] != digest:
+            return False
+        try:
+            st = (self.out_dir / rel).stat()
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == (saved[1], saved[2])
+
+    def save(self) -> None:
+        entries: dict[str, tuple[str, int, int]] = {}
+        for rel, digest in self.hashes.items():
+            try:
+                st = (self.out_dir / rel).stat()
+            except OSError:
+                continue
+            entries[rel] = (digest, st.st_size, st.st_mtime_ns)
+        write_cache(self.path, self.fingerprint, entries)
 
 
 # -- the unchanged-rebuild shortcut --------------------------------------------------------

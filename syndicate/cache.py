@@ -55,9 +55,11 @@ class RecordCache:
     def __init__(self, path: Path, fingerprint: str) -> None:
         self.path = path
         self.fingerprint = fingerprint
+        self.main_idents: dict[str, Any] = {}
 
     def load(self) -> dict[str, tuple[tuple[int, int, int], Any]]:
         files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self.main_idents = {}
         try:
             with open(self.path, "rb") as handle:
                 if handle.read(len(RECORDS_FORMAT)) != RECORDS_FORMAT or marshal.load(handle) != self.fingerprint:
@@ -66,9 +68,32 @@ class RecordCache:
                     files.update(marshal.load(handle))
         except (OSError, EOFError, ValueError, TypeError):
             return {}
+        self.main_idents = {rel: entry[0] for rel, entry in files.items()}
+        delta = read_cache(self._delta_path, self.fingerprint)
+        if isinstance(delta, dict):
+            files.update(delta)
         return files
 
+    @property
+    def _delta_path(self) -> Path:
+        return Path(self.path).with_name(Path(self.path).name + ".delta")
+
     def save(self, files: dict[str, tuple[tuple[int, int, int], Any]]) -> None:
+        """Save ``files``: as a small delta next to the main file when few differ from it."""
+        main = self.main_idents
+        changed = {rel: entry for rel, entry in files.items() if main.get(rel) != entry[0]}
+        stale = len(main) - (len(files) - len(changed))
+        limit = max(500, len(files) // 50)
+        if main and len(changed) <= limit and stale <= limit:
+            # Rewriting 100,000 records for one edit would cost more than the edit; the delta
+            # is merged on load, and folded into the main file once it grows.
+            write_cache(self._delta_path, self.fingerprint, changed)
+            return
+        self._save_main(files)
+        with contextlib.suppress(OSError):
+            self._delta_path.unlink()
+
+    def _save_main(self, files: dict[str, tuple[tuple[int, int, int], Any]]) -> None:
         path = Path(self.path)
         items = list(files.items())
         chunks = range(0, len(items), self.CHUNK)

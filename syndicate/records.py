@@ -37,7 +37,7 @@ from anyascii import anyascii
 from cmarkgfm.cmark import Options as CmarkOptions
 from markdown_it import MarkdownIt
 
-from .cache import RecordCache, files_digest
+from .cache import RecordCache
 from .categories import category_slug
 from .config import Config
 from .model import EMPTY, Article, Author, Body, Image, Origin
@@ -86,8 +86,6 @@ class RecordIndex:
     records_read: int
     invalid_keys: frozenset[str]
     """Keys of records that had a problem of their own (left out of ``recs``)."""
-    file_digest: str
-    """A digest of every record file's identity (path, size, mtime, inode): changes when any file does."""
 
 
 # -- public API -----------------------------------------------------------------
@@ -144,7 +142,6 @@ def load_record_index(
         warnings=index[2],
         records_read=index[3],
         invalid_keys=index[4],
-        file_digest=files_digest(files),
     )
 
 

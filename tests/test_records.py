@@ -330,3 +330,19 @@ def test_records_parallel_parsing_gives_the_same_result(tmp_path: Path) -> None:
     parallel, _ = load(tmp_path, cache=False, jobs=2)
     assert serial == parallel
     assert len(serial.articles) == 450
+
+
+def test_records_cache_delta_tracks_several_edits_and_deletions(tmp_path: Path) -> None:
+    files = {f"{i}.md": f"---\ntitle: T{i}\ndate: 2026-01-0{1 + i}\n---\n" for i in range(4)}
+    make_site(tmp_path, files)
+    load(tmp_path)
+    articles = tmp_path / "articles"
+    (articles / "0.md").write_text("---\ntitle: First edit\ndate: 2026-01-01\n---\n", encoding="utf-8")
+    load(tmp_path)
+    (articles / "1.md").write_text("---\ntitle: Second edit\ndate: 2026-01-02\n---\n", encoding="utf-8")
+    (articles / "2.md").unlink()
+    records, config = load(tmp_path)
+    assert (config.state_dir / "records.cache.delta").exists()
+    assert sorted(a.title for a in records.articles) == ["First edit", "Second edit", "T3"]
+    assert load(tmp_path)[0] == records
+    assert load(tmp_path, cache=False)[0] == records

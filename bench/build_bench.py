@@ -8,8 +8,9 @@ and categories, 50 items) with the ratio Hugo / syndicate.
 
 Corpora come from ../shared/bench/make_corpus.py (deterministic; N=1,000 is a prefix of
 N=10,000 ...), generated once into WORKDIR/corpus-N and reused. Every build runs in its
-own process; peak memory is the largest sum of resident memory over the build's whole
-process tree (main process plus parsing workers), sampled every 20 ms.
+own process; peak memory is the largest sum of proportional resident memory (PSS: shared
+pages split between the processes sharing them) over the build's whole process tree
+(main process plus parsing workers), sampled every 20 ms.
 
     python bench/build_bench.py                       # N = 1,000, 10,000, 100,000
     python bench/build_bench.py --sizes 1000,10000 --workdir /tmp/syndicate-bench
@@ -48,7 +49,7 @@ HUGO_CONFIG = """\
 baseURL = "https://bench.example.org/"
 title = "Bench"
 contentDir = "{content}"
-disableKinds = ["page", "section", "sitemap", "robotsTXT", "404"]
+disableKinds = ["section", "sitemap", "robotsTXT", "404"]
 [taxonomies]
 category = "categories"
 tag = "tags"
@@ -61,8 +62,18 @@ limit = 50
 """
 
 
+def _pss_kb(pid: int) -> int:
+    # PSS, not RSS: forked workers share their parent's pages, and RSS would count them twice.
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as handle:
+            found = re.search(r"^Pss:\s+(\d+)", handle.read(), re.M)
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
+
+
 def tree_rss_kb(root_pid: int) -> int:
-    """Resident memory (KB) of ``root_pid`` and all its descendants."""
+    """Proportional resident memory (KB) of ``root_pid`` and all its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -74,11 +85,10 @@ def tree_rss_kb(root_pid: int) -> int:
         except OSError:
             continue
         ppid = re.search(r"^PPid:\s+(\d+)", status, re.M)
-        vmrss = re.search(r"^VmRSS:\s+(\d+)", status, re.M)
         pid = int(entry)
         if ppid:
             children.setdefault(int(ppid.group(1)), []).append(pid)
-        rss[pid] = int(vmrss.group(1)) if vmrss else 0
+        rss[pid] = _pss_kb(pid)
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import __version__, archives, categories, feeds, itemstore
-from .cache import files_digest, read_cache, tree_identity, write_cache
+from .cache import files_digest, paused_gc, read_cache, tree_identity, write_cache
 from .config import Config
 from .fsutil import atomic_write_bytes, would_change
 from .model import Article, Body
@@ -81,6 +81,23 @@ def build_site(
     what would change. Raises RecordError before writing anything if a record is invalid,
     unless ``skip_invalid``.
     """
+    with paused_gc():
+        return _build_site(
+            config, store, now=now, out=out, full=full, check=check, skip_invalid=skip_invalid, progress=progress
+        )
+
+
+def _build_site(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    out: Path | None,
+    full: bool,
+    check: bool,
+    skip_invalid: bool,
+    progress: Progress | None,
+) -> BuildResult:
     started = time.perf_counter()
     out_dir = Path(out) if out is not None else config.feeds.output
     files, scan_warnings = scan_record_files(config)

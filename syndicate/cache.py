@@ -9,10 +9,11 @@ everything its contents depend on, written atomically.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import marshal
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ from .fsutil import atomic_write_bytes
 
 FORMAT = b"syndicate-cache-1\n"
 RECORDS_FORMAT = b"syndicate-records-1\n"
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restoring its state after).
+
+    Reading 100,000 records allocates millions of small tuples that are never garbage; the
+    collector's repeated passes over them would cost about a third of the time.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def read_cache(path: Path, fingerprint: str) -> Any | None:

@@ -37,7 +37,7 @@ from anyascii import anyascii
 from cmarkgfm.cmark import Options as CmarkOptions
 from markdown_it import MarkdownIt
 
-from .cache import RecordCache
+from .cache import RecordCache, paused_gc
 from .categories import category_slug
 from .config import Config
 from .model import EMPTY, Article, Author, Body, Image, Origin
@@ -120,21 +120,34 @@ def load_record_index(
     """
     ctx = _ParseContext.from_config(config)
     files, warnings = scanned if scanned is not None else scan_record_files(config)
+    with paused_gc():
+        return _load_record_index(config, ctx, files, warnings, cache=cache, jobs=jobs)
+
+
+def _load_record_index(
+    config: Config,
+    ctx: _ParseContext,
+    files: list[tuple[str, str, tuple[int, int, int]]],
+    warnings: list[str],
+    *,
+    cache: bool,
+    jobs: int | None,
+) -> RecordIndex:
     store = RecordCache(config.state_dir / "records.cache", ctx.fingerprint()) if cache else None
     cached = store.load() if store is not None else {}
-    results: dict[str, FileResult] = {}
+    results: dict[str, tuple[Any, ...]] = {}
     todo: list[tuple[str, str, tuple[int, int, int]]] = []
     for rel, path, ident in files:
         hit = cached.get(rel)
         if hit is not None and tuple(hit[0]) == ident:
-            results[rel] = FileResult.from_plain(hit[1])
+            results[rel] = hit[1]  # a plain (recs, problems, count) tuple reads the same as a FileResult
         else:
             todo.append((rel, path, ident))
     for rel, result in _parse_many(ctx, todo, jobs):
         results[rel] = result
     if store is not None and (todo or len(cached) != len(files)):
         idents = {rel: ident for rel, _, ident in files}
-        store.save({rel: (idents[rel], results[rel].to_plain()) for rel, _, _ in files})
+        store.save({rel: (idents[rel], tuple(results[rel])) for rel, _, _ in files})
     index = _validate(config, [(rel, results[rel]) for rel, _, _ in files], warnings)
     return RecordIndex(
         recs=index[0],
@@ -264,7 +277,7 @@ def scan_record_files(config: Config) -> tuple[list[tuple[str, str, tuple[int, i
             entries = _walk(str(base))
         for path, st in entries:
             rel = (path[len(prefix) :] if path.startswith(prefix) else path).replace(os.sep, "/")
-            suffix = os.path.splitext(path)[1].lower()
+            suffix = path[path.rfind(".") :].lower() if "." in entry_name(path) else ""
             if suffix not in RECORD_SUFFIXES:
                 warnings.append(f"{rel}: unknown file type, skipped (records are {', '.join(RECORD_SUFFIXES)})")
                 continue
@@ -285,6 +298,10 @@ def _walk(folder: str) -> Iterator[tuple[str, os.stat_result]]:
             yield from _walk(entry.path)
         elif entry.is_file():
             yield entry.path, entry.stat()
+
+
+def entry_name(path: str) -> str:
+    return path[path.rfind(os.sep) + 1 :]
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -357,7 +374,7 @@ def _parse_many(
     results: list[tuple[str, FileResult]] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
         for blob in pool.map(_parse_chunk, [ctx] * len(chunks), chunks):
-            results.extend((rel, FileResult.from_plain(plain)) for rel, plain in marshal.loads(blob))
+            results.extend(marshal.loads(blob))
     return results
 
 
@@ -935,12 +952,13 @@ def _validate(
     by_id: dict[str, Rec] = {}
     by_url: dict[str, Rec] = {}
     for _, result in files:
-        read += result.count
-        for key, problem in result.problems:
+        recs, file_problems, count = result
+        read += count
+        for key, problem in file_problems:
             problems.append(problem)
             if key:
                 invalid.add(key)
-        for rec in result.recs:
+        for rec in recs:
             if rec[R_DRAFT]:
                 continue
             clash = False

@@ -22,7 +22,7 @@ from datetime import datetime
 from . import websub
 from .build import build_site
 from .config import Config
-from .errors import ConfigError, RecordError, SyndicateError
+from .errors import ConfigError, DigestError, RecordError, SyndicateError
 from .ingest import ingest_due
 from .schedule import Schedule, parse_schedule
 from .store import Store, from_iso, to_iso
@@ -214,7 +214,14 @@ def last_digest_slot(store: Store) -> datetime | None:
 
 
 def digest_stage(config: Config, store: Store, now: datetime, slot: datetime) -> StageOutcome:
-    """Build and send the digest for ``slot`` to every subscriber (the default DigestSender)."""
-    from .digest_run import send_scheduled_digest
+    """Build and send the digest for ``slot`` to every subscriber (the default DigestSender).
 
-    return send_scheduled_digest(config, store, now=now, slot=slot)
+    Expects ``syndicate.digest.send_scheduled_digest(config, store, now=, slot=) -> StageOutcome``:
+    it resumes an unfinished digest from the send ledger instead of starting a new one.
+    """
+    try:
+        from .digest import send_scheduled_digest
+    except ImportError as exc:
+        raise DigestError("digest sending is not available in this installation (syndicate.digest)") from exc
+    outcome: StageOutcome = send_scheduled_digest(config, store, now=now, slot=slot)
+    return outcome

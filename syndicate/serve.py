@@ -82,8 +82,10 @@ def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
 
 def render_digest_preview(config: Config, now: datetime) -> DigestPreview:
     """The default preview: the digest module's rendering of what the next send would contain."""
-    from .digest import render_preview
-
+    try:
+        from .digest import render_preview
+    except ImportError as exc:
+        raise SyndicateError("the digest preview is not available in this installation (syndicate.digest)") from exc
     html_text, text = render_preview(config, now=now)
     return DigestPreview(html=html_text, text=text)
 

@@ -20,7 +20,7 @@ from . import AppContext, cli, pass_app
 __all__ = ["cli"]
 
 
-class _NowType(click.ParamType):
+class _NowType(click.ParamType[datetime]):
     name = "TIME"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
@@ -171,8 +171,8 @@ def serve_command(app: AppContext, port: int, host: str) -> None:
 
     config = app.config()
     server = make_server(config, host=host, port=port)
-    bound_host, bound_port = server.server_address[:2]
-    base = f"http://{bound_host}:{bound_port}"
+    bound_port = server.server_address[1]
+    base = f"http://{host}:{bound_port}"
     click.echo(f"Serving {config.feeds.output} at {base}/")
     click.echo(f"Digest preview: {base}{PREVIEW_HTML} (text: {base}{PREVIEW_TEXT})")
     click.echo("Press Ctrl-C to stop.")

@@ -71,7 +71,7 @@ def test_selection_is_what_became_published_in_the_window(tmp_path: Path) -> Non
             "later.md": article_md("Scheduled piece", "2026-11-29T09:00:00+01:00", "Energy"),
         },
     )
-    config, first = _select(root, NOW)
+    _, first = _select(root, NOW)
     assert [a.title for a in first.own] == [
         "Prices in the euro area",
         "The EU budget, explained",

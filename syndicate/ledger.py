@@ -13,6 +13,7 @@ Addresses are keyed in lower case, the way the subscriber list compares them.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -293,7 +294,7 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     sender: str | None = None,
-    ssl_context: Any = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> SendReport:
     """Send ``digest`` to every recipient who does not have it yet, recording each outcome.
 

@@ -4,6 +4,7 @@ Scripted faults, per recipient address (compared in lower case):
 
 * ``temp_fail(addr, times)``: reply 451 to RCPT ``times`` times, then accept;
 * ``reject(addr)``: reply 550 to RCPT, always;
+* ``reject_sender(addr)``: reply 553 to MAIL FROM with that sender;
 * ``drop_after_data(addr)``: take the whole message, then close the connection without
   a reply (the client cannot tell whether it was queued); once;
 * ``stall_rcpt(addr)`` / ``stall_rcpt(nth=N)``: hold the reply to that RCPT (or to the
@@ -62,6 +63,7 @@ class _Script:
     stall_after_data: set[str] = field(default_factory=set)
     stall_rcpt: set[str] = field(default_factory=set)
     stall_rcpt_nth: int | None = None
+    reject_sender: dict[str, str] = field(default_factory=dict)
 
 
 class SmtpServer:
@@ -90,6 +92,10 @@ class SmtpServer:
     def reject(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
         with self._lock:
             self._script.reject[address.lower()] = reply
+
+    def reject_sender(self, address: str, reply: str = "553 5.7.1 Sender address rejected") -> None:
+        with self._lock:
+            self._script.reject_sender[address.lower()] = reply
 
     def drop_after_data(self, address: str) -> None:
         with self._lock:
@@ -140,6 +146,18 @@ class SmtpServer:
         while not self._release.is_set():
             await asyncio.sleep(0.01)
 
+    async def handle_MAIL(
+        self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        with self._lock:
+            reply = self._script.reject_sender.get(address.lower())
+        if reply is not None:
+            return reply
+        # With a MAIL hook, recording the sender is the hook's job.
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTPProtocol, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
@@ -171,7 +189,9 @@ class SmtpServer:
             rcpt_tos=list(envelope.rcpt_tos),
             data=content,
             mail_options=list(envelope.mail_options),
-            tls=session.ssl is not None,
+            # session.ssl is set by STARTTLS; an implicit-TLS transport carries its own ssl_object.
+            tls=session.ssl is not None
+            or (server.transport is not None and server.transport.get_extra_info("ssl_object") is not None),
             login=login,
         )
         keys = {r.lower() for r in envelope.rcpt_tos}
@@ -214,7 +234,8 @@ def password_checker(login: str, password: str) -> Callable[..., AuthResult]:
             and auth_data.login == login.encode()
             and auth_data.password == password.encode()
         )
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: aiosmtpd then sends the standard 535 reply itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     return check
 

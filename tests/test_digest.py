@@ -272,3 +272,14 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
     first = render_digest(config, selection, now=NOW)
     second = render_digest(config, selection, now=NOW)
     assert first == second and first.content_hash == second.content_hash
+
+
+def test_serve_preview_renders_the_next_digest_for_a_sample_reader(tmp_path: Path) -> None:
+    from syndicate.digest import PREVIEW_ADDRESS, render_preview
+
+    root = _site(tmp_path)
+    config, _ = _select(root, NOW)
+    html, text = render_preview(config, now=NOW)
+    assert "North Sea grid plan" in html and "North Sea grid plan" in text
+    assert UNSUBSCRIBE_PLACEHOLDER not in html + text
+    assert f"email={PREVIEW_ADDRESS.replace('@', '%40')}&amp;token=" in html

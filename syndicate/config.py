@@ -126,6 +126,8 @@ class SmtpConfig:
     password_env: str = "SYNDICATE_SMTP_PASSWORD"
     timeout: float = 30.0
     retries: int = 3
+    outbox: Path | None = None
+    """Write messages as .eml files into this folder instead of sending them (trying a site, staging)."""
 
 
 @dataclass(frozen=True)
@@ -363,3 +365,5 @@ def _check_semantics(config: Config, path: Path) -> None:
     object.__setattr__(config.records, "paths", tuple(anchored(p) for p in config.records.paths))
     object.__setattr__(config.feeds, "output", anchored(config.feeds.output))
     object.__setattr__(config.digest, "subscribers", anchored(config.digest.subscribers))
+    if config.smtp.outbox is not None:
+        object.__setattr__(config.smtp, "outbox", anchored(config.smtp.outbox))

@@ -23,7 +23,7 @@ from typing import Any
 
 from .config import SmtpConfig
 from .errors import DigestError
-from .mailer import ACCEPTED, PERMANENT, TRANSIENT, UNKNOWN, Mailer, envelope_sender
+from .mailer import ACCEPTED, PERMANENT, TRANSIENT, UNKNOWN, envelope_sender, open_transport
 from .store import Store, from_iso, to_iso
 from .subscribers import Subscriber
 
@@ -356,7 +356,7 @@ def deliver(
     sent = failed = 0
     pacer = _Pacer(rate_limit, monotonic, sleep)
     if todo:
-        with Mailer(smtp, environ=environ, sleep=sleep, ssl_context=ssl_context) as mailer:
+        with open_transport(smtp, environ=environ, sleep=sleep, ssl_context=ssl_context) as mailer:
             for done, subscriber in enumerate(todo, start=1):
                 email = subscriber.email
                 previous = existing.get(_key(email))

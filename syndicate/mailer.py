@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
 from email.utils import getaddresses
+from pathlib import Path
 
 from .config import SmtpConfig
 from .errors import DigestError, SendError
+from .fsutil import atomic_write_bytes
 
 __all__ = [
     "ACCEPTED",
@@ -463,7 +465,7 @@ def send_test_copy(
     if not recipients:
         raise DigestError("the test copy has no recipient (To header)")
     envelope_from = sender or envelope_sender(message)
-    with Mailer(smtp, environ=environ, sleep=sleep, ssl_context=ssl_context) as mailer:
+    with open_transport(smtp, environ=environ, sleep=sleep, ssl_context=ssl_context) as mailer:
         for recipient in recipients:
             result, attempts = mailer.send(envelope_from, recipient, message)
             if result.outcome == ACCEPTED:
@@ -472,3 +474,55 @@ def send_test_copy(
             if result.outcome == UNKNOWN:
                 raise SendError(f"test copy to {recipient}: delivery unknown: {result.reply}")
             raise SendError(f"test copy to {recipient} was not accepted{tries}: {result.reply}")
+
+
+class OutboxMailer:
+    """Writes each message as an ``.eml`` file into a folder instead of sending it.
+
+    For trying a site (the bundled example) and for staging: the ledger, the pending
+    mark and the exactly-once bookkeeping run exactly as with SMTP. File names come from
+    the Message-ID, so a message written twice would overwrite itself, not duplicate.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def __enter__(self) -> OutboxMailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: Message,
+        *,
+        before_data: Callable[[int], None] | None = None,
+        before_attempt: Callable[[], None] | None = None,
+    ) -> tuple[Attempt, int]:
+        if before_attempt is not None:
+            before_attempt()
+        if before_data is not None:
+            before_data(1)
+        ident = re.sub(r"[^A-Za-z0-9._-]+", "_", str(message.get("Message-ID", "")).strip("<> ")) or "message"
+        path = self.folder / f"{ident}.eml"
+        try:
+            atomic_write_bytes(path, message.as_bytes(), only_if_changed=False)
+        except OSError as exc:
+            raise SendError(f"cannot write to the outbox folder {self.folder}: {exc.strerror}") from exc
+        return Attempt(ACCEPTED, f"written to {path}"), 1
+
+
+def open_transport(
+    smtp: SmtpConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sleep: Sleep = time.sleep,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Mailer | OutboxMailer:
+    """The configured way out: the outbox folder when ``smtp.outbox`` is set, else SMTP."""
+    if smtp.outbox is not None:
+        return OutboxMailer(smtp.outbox)
+    return Mailer(smtp, environ=environ, sleep=sleep, ssl_context=ssl_context)

@@ -79,6 +79,8 @@ class ParsedFeed:
     feed_id: str | None
     entries: tuple[ParsedEntry, ...]
     warnings: tuple[str, ...] = ()
+    self_url: str | None = None
+    """The feed's own public URL as it states it (Atom/RSS ``rel="self"``, JSON Feed ``feed_url``)."""
 
 
 def parse_feed(data: bytes, *, headers: Mapping[str, str], url: str, now: datetime) -> ParsedFeed:
@@ -144,6 +146,10 @@ def _parse_xml_feed(data: bytes, *, content_type: str, base_url: str, now: datet
         feed_id=clean_text(str(feed.get("id", ""))) or None,
         entries=tuple(_unique(entries)),
         warnings=tuple(warnings),
+        self_url=next(
+            (_web_url(link.get("href"), base_url) for link in feed.get("links", []) if link.get("rel") == "self"),
+            None,
+        ),
     )
 
 
@@ -283,6 +289,7 @@ def parse_json_feed(data: bytes, *, base_url: str, now: datetime) -> ParsedFeed:
         feed_id=feed_url,
         entries=tuple(_unique(entries)),
         warnings=tuple(_entry_warnings(skipped, future)),
+        self_url=feed_url,
     )
 
 

@@ -368,7 +368,13 @@ def _rss_item(config: Config, channel: etree._Element, article: Article) -> None
         # Escaped text rather than CDATA: a body holding "]]>" cannot end a CDATA section early.
         _sub(item, f"{{{CONTENT_NS}}}encoded", content)
     if article.source is not None:
-        _sub(item, "source", article.source.feed_title or article.source.name, url=article.source.feed_url)
+        name = article.source.feed_title or article.source.name
+        if article.source.feed_url:
+            _sub(item, "source", name, url=article.source.feed_url)
+        else:
+            # RSS <source> requires a url; a source read from a local file has none a reader
+            # could use, so Dublin Core credits it by name instead.
+            _sub(item, f"{{{DC_NS}}}source", name)
 
 
 def _rss_image(item: etree._Element, image: Image) -> None:
@@ -477,7 +483,8 @@ def _atom_entry(config: Config, feed: etree._Element, article: Article) -> None:
         if article.source.feed_id:
             _sub(source, f"{a}id", article.source.feed_id)
         _sub(source, f"{a}title", article.source.feed_title or article.source.name)
-        _sub(source, f"{a}link", rel="self", href=article.source.feed_url)
+        if article.source.feed_url:
+            _sub(source, f"{a}link", rel="self", href=article.source.feed_url)
         if article.source.site_url:
             _sub(source, f"{a}link", rel="alternate", type="text/html", href=article.source.site_url)
 
@@ -540,7 +547,9 @@ def _json_item(config: Config, article: Article) -> dict[str, object]:
     if article.language and article.language != config.site.language:
         item["language"] = article.language
     if article.source is not None:
-        source: dict[str, str] = {"name": clean_text(article.source.name), "feed_url": article.source.feed_url}
+        source: dict[str, str] = {"name": clean_text(article.source.name)}
+        if article.source.feed_url:
+            source["feed_url"] = article.source.feed_url
         if article.source.site_url:
             source["home_page_url"] = article.source.site_url
         if article.source.feed_title:

@@ -45,6 +45,7 @@ class SourceState:
     feed_title: str | None
     feed_id: str | None
     site_url: str | None
+    self_url: str | None = None
 
     @property
     def moved(self) -> bool:
@@ -180,11 +181,11 @@ def record_feed(
         db.executemany("UPDATE items SET last_seen = ? WHERE source = ? AND guid = ?", touched)
         db.execute(
             "UPDATE sources SET url = ?, etag = ?, last_modified = ?, last_fetch = ?, last_status = '200',"
-            " last_error = ?, failures = 0, next_attempt = ?, feed_title = ?, feed_id = ?, site_url = ?"
-            " WHERE name = ?",
+            " last_error = ?, failures = 0, next_attempt = ?, feed_title = ?, feed_id = ?, site_url = ?,"
+            " self_url = ? WHERE name = ?",
             (
                 url, etag, last_modified, to_iso(now), note, to_iso(next_attempt), feed.title or None,
-                feed.feed_id, feed.site_url, source.name,
+                feed.feed_id, feed.site_url, feed.self_url, source.name,
             ),
         )  # fmt: skip
         removed = _apply_retention(db, source, now=now)
@@ -284,7 +285,7 @@ def _to_article(row: sqlite3.Row, source: SourceConfig, state: SourceState | Non
     image = json.loads(row["image"]) if row["image"] else None
     ref = SourceRef(
         name=source.name,
-        feed_url=state.url if state else source.url,
+        feed_url=public_feed_url(state.url if state else source.url, state.self_url if state else None),
         site_url=state.site_url if state else None,
         feed_id=state.feed_id if state else None,
         feed_title=state.feed_title if state else None,
@@ -321,6 +322,15 @@ def _to_article(row: sqlite3.Row, source: SourceConfig, state: SourceState | Non
     )
 
 
+def public_feed_url(fetched: str, self_url: str | None) -> str:
+    """The URL attribution may point readers to: the fetched URL when it is http(s), else the
+    feed's own self link, else empty (a local file path means nothing to a reader)."""
+    for candidate in (fetched, self_url):
+        if candidate and urlsplit(candidate).scheme in ("http", "https"):
+            return candidate
+    return ""
+
+
 def _state(row: sqlite3.Row) -> SourceState:
     return SourceState(
         name=row["name"],
@@ -337,4 +347,5 @@ def _state(row: sqlite3.Row) -> SourceState:
         feed_title=row["feed_title"],
         feed_id=row["feed_id"],
         site_url=row["site_url"],
+        self_url=row["self_url"],
     )

@@ -103,7 +103,13 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+def _v2(db: sqlite3.Connection) -> None:
+    # The feed's own URL as it states it: what attribution links to when the configured
+    # URL is a local file.
+    db.execute("ALTER TABLE sources ADD COLUMN self_url TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 
 
 def to_iso(when: datetime) -> str:

@@ -402,7 +402,7 @@ url = "{server.url("/old.xml")}"
     runner = CliRunner()
     config = str(tmp_path / "syndicate.toml")
     result = runner.invoke(cli, ["-c", config, "ingest", "--now", "2026-11-28T12:00:00Z"], catch_exceptions=False)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # one source failed; the others were still ingested
     assert "good: 200 1 new, 0 updated, 1 held" in result.stdout
     assert "error: broken: 404 HTTP 404 Not Found; attempt 1 failed, next try 2026-11-28 12:05 UTC" in result.stderr
     assert "moved permanently to " + server.url("/feed.xml") in result.stderr

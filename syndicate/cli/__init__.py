@@ -10,13 +10,16 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from ..config import CONFIG_FILENAME, Config, load_config
 from ..errors import SyndicateError
+from ..records import parse_moment
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -94,6 +97,25 @@ def cli(ctx: click.Context, config_path: Path, verbose: bool, quiet: bool) -> No
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+class NowType(click.ParamType):
+    """An ISO 8601 time (UTC when it has no offset) for the hidden ``--now`` testing aid."""
+
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        moment = parse_moment(str(value), ZoneInfo("UTC"))
+        if moment is None:
+            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
+        return moment
+
+
+now_option = click.option(
+    "--now", type=NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Testing aid: pretend it is this time."
+)
 
 # Command modules register themselves on ``cli``; imported for that side effect.
 from . import (  # noqa: E402,F401

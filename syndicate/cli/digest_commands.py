@@ -16,8 +16,7 @@ from ..fsutil import atomic_write_bytes
 from ..lock import RunLock
 from ..records import parse_moment
 from ..store import open_store
-from . import AppContext, cli, pass_app
-from .run_commands import _NowType
+from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
 
@@ -75,9 +74,7 @@ def _resolve_since(value: object, now: datetime, tz: ZoneInfo) -> datetime | Non
     is_flag=True,
     help="Resend the latest digest to recipients whose delivery was ambiguous (connection lost after DATA).",
 )
-@click.option(
-    "--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Testing aid: pretend it is this time."
-)
+@now_option
 @pass_app
 def digest_command(
     app: AppContext,

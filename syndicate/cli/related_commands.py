@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import click
 
-from ..records import parse_moment
 from ..related import RelatedIndex, find_article, load_archive
 from ..store import open_store
-from . import AppContext, cli, pass_app
+from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
-
-
-class _NowType(click.ParamType[datetime]):
-    name = "TIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        moment = parse_moment(str(value), ZoneInfo("UTC"))
-        if moment is None:
-            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
-        return moment
 
 
 @cli.command(name="related")
 @click.argument("ident", metavar="ID")
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="How many related articles  [default: digest.related]")
-@click.option("--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True)
+@now_option
 @pass_app
 def related_command(app: AppContext, ident: str, limit: int | None, now: datetime | None) -> None:
     """Print the articles related to ID (record id or file, feed id, URL or slug), with scores and reasons.

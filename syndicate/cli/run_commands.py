@@ -6,30 +6,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
-from zoneinfo import ZoneInfo
 
 import click
 
 from ..errors import LockBusy
 from ..lock import RunLock
-from ..records import parse_moment
 from ..runner import SKIPPED, RunReport, StageOutcome, digest_schedule, run_site
 from ..store import open_store
-from . import AppContext, cli, pass_app
+from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
-
-
-class _NowType(click.ParamType[datetime]):
-    name = "TIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        moment = parse_moment(str(value), ZoneInfo("UTC"))
-        if moment is None:
-            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
-        return moment
 
 
 class _Log:
@@ -75,9 +61,7 @@ class _Log:
     "--skip-invalid", is_flag=True, help="Build without invalid records (warned) instead of failing the build."
 )
 @click.option("-v", "--verbose", "run_verbose", is_flag=True, help="Print every stage, even when nothing happened.")
-@click.option(
-    "--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Testing aid: pretend it is this time."
-)
+@now_option
 @pass_app
 def run_command(
     app: AppContext, wait: float, log_path: Path | None, skip_invalid: bool, run_verbose: bool, now: datetime | None

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
 from ..build import build_site
 from ..errors import BuildCheckFailed, RecordError, SyndicateError
-from ..records import load_records, parse_moment
+from ..records import load_records
 from ..scaffold import create_site
 from ..store import open_store
 from ..websub import notify_hub
-from . import AppContext, cli, pass_app
+from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
-
-
-class _NowType(click.ParamType):
-    name = "TIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        moment = parse_moment(str(value), ZoneInfo("UTC"))
-        if moment is None:
-            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
-        return moment
 
 
 def _warn(app: AppContext, warnings: tuple[str, ...] | list[str]) -> None:
@@ -88,7 +75,7 @@ def check_command(app: AppContext) -> None:
 @click.option("--full", is_flag=True, help="Ignore every cache; re-read and re-render everything.")
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if any output would change.")
 @click.option("--skip-invalid", is_flag=True, help="Leave invalid records out (with a warning) instead of stopping.")
-@click.option("--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Pretend it is this time.")
+@now_option
 @pass_app
 def build_command(
     app: AppContext, out: Path | None, full: bool, check_only: bool, skip_invalid: bool, now: datetime | None

@@ -8,27 +8,9 @@ import click
 
 from ..ingest import SourceResult, SourceStatus, ingest_due, source_statuses
 from ..store import open_store
-from . import AppContext, cli, pass_app
+from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
-
-
-class _NowType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click stubs
-    name = "TIME"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"not an ISO 8601 time: {value!r}", param, ctx)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-_now_option = click.option(
-    "--now", type=_NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Pretend it is this time."
-)
 
 
 def _when(moment: datetime | None) -> str:
@@ -37,14 +19,14 @@ def _when(moment: datetime | None) -> str:
 
 @cli.command(name="ingest")
 @click.option("--source", "only", metavar="NAME", help="Fetch only this source, now, even if it is not due.")
-@_now_option
+@now_option
 @pass_app
 def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> None:
     """Fetch every due outside source and store its items.
 
     Sources are fetched concurrently; one failing source is reported (on stderr)
-    and retried later with a growing delay, but never stops the others. The exit
-    status stays 0 when a source fails, so a following build still runs.
+    and retried later with a growing delay, but never stops the others. Exit
+    status 1 when any source failed (the rest were still ingested), like 'run'.
 
     \b
     Example:
@@ -69,10 +51,13 @@ def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> N
             f"{len(report.results)} sources fetched, {len(report.not_due)} not due, {failed} failed: "
             f"{report.new} new items, {report.changed} updated ({report.seconds:.1f}s)"
         )
+    if report.failed:
+        # Each failure is already on stderr; cron and scripts see it in the status too.
+        click.get_current_context().exit(1)
 
 
 @cli.command(name="sources")
-@_now_option
+@now_option
 @pass_app
 def sources_command(app: AppContext, now: datetime | None) -> None:
     """Show every outside source: state, last fetch and result, items held, failures, next attempt.

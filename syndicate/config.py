@@ -40,7 +40,8 @@ class SiteConfig:
     tag_authority: str = ""
     """Authority of tag: URIs (RFC 4151); default: the host of ``url``."""
     tag_date: str = ""
-    """Date part of tag: URIs; default: the year of each item's first publication."""
+    """Date part of every tag: URI (RFC 4151), e.g. ``2026-09-01``; default: each record's own
+    ``date`` as written (YYYY-MM-DD). Pinned ids never change either way once published."""
 
 
 @dataclass(frozen=True)

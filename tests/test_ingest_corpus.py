@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -25,7 +26,20 @@ from syndicate.ingest import IngestReport, ingest_due
 from syndicate.sanitize import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
 from syndicate.store import Store
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "external-feeds"
+
+def _corpus() -> Path:
+    # Beside the repository in the usual layout; SYNDICATE_FEED_CORPUS points elsewhere (a CI clone).
+    configured = os.environ.get("SYNDICATE_FEED_CORPUS")
+    if configured:
+        return Path(configured)
+    for base in (Path(__file__).resolve().parent.parent.parent, Path("/work")):
+        candidate = base / "shared" / "corpus" / "external-feeds"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "external-feeds"
+
+
+CORPUS = _corpus()
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CONTENT_TYPES = {".json": "application/feed+json", ".atom": "application/atom+xml"}
 URL_ATTRIBUTES = {"href", "src", "cite"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,3 +135,37 @@ def test_a_run_killed_during_the_digest_resumes_without_duplicates(tmp_path: Pat
         again = run_cli(site, "2026-11-28T12:10:00Z")
         assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
         assert len(_received(smtp)) == 3
+
+
+def test_the_example_site_end_to_end_with_its_sources_and_hub_on_loopback(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    site = tmp_path / "example-site"
+    site.mkdir()
+    shutil.copytree(repo / "example", site / "example")
+    with loopback_server() as web, smtp_server() as smtp:
+        for name in ("energy-observatory.rss.xml", "danube-policy-review.atom.xml"):
+            web.files[f"/{name}"] = ((site / "example" / "sources" / name).read_bytes(), "application/xml")
+        config = (repo / "syndicate.toml").read_text(encoding="utf-8")
+        config = config.replace('outbox = "mail"\n', "").replace("port = 8025", f"port = {smtp.port}")
+        config = config.replace('hub = ""', f'hub = "{web.url}/hub"').replace("rate_limit = 5", "rate_limit = 0")
+        for name in ("energy-observatory.rss.xml", "danube-policy-review.atom.xml"):
+            config = config.replace(f'"example/sources/{name}"', f'"{web.url}/{name}"')
+        (site / "syndicate.toml").write_text(config, encoding="utf-8")
+
+        first = run_cli(site, "2026-11-28T12:00:00Z")
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == "" and "unsubscribe secret" not in first.stderr
+        # Six valid, distinct subscribers in the example list (one bad row, one duplicate).
+        assert sorted(smtp.copies().values()) == [1] * 6
+        _, msg = _received(smtp)[0]
+        text, html = _bodies(msg)
+        assert "From around the web" in html and "via Energy Transition Observatory" in text
+        assert msg["List-Id"] == "Weekly digest <weekly.ledger.example.eu>"
+        topics = {t for post in web.posts() for t in post.form.get("hub.topic", [])}
+        assert "https://ledger.example.eu/feeds/energy.rss" in topics
+        energy = (site / "feeds" / "energy.rss").read_text(encoding="utf-8")
+        assert f'url="{web.url}/energy-observatory.rss.xml"' in energy  # the source, credited
+
+        second = run_cli(site, "2026-11-28T12:05:00Z")
+        assert (second.returncode, second.stdout, second.stderr) == (0, "", "")
+        assert sum(smtp.copies().values()) == 6

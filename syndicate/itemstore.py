@@ -14,14 +14,17 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .config import Config, SourceConfig
-from .feedparse import ParsedEntry, ParsedFeed
 from .model import Article, Author, Image, Origin, SourceRef
 from .sanitize import html_to_text, truncate_text
 from .store import Store, from_iso, to_iso
 from .urlnorm import normalise_url
+
+if TYPE_CHECKING:  # the parser (and feedparser) load only when a command ingests
+    from .feedparse import ParsedEntry, ParsedFeed
 
 SUMMARY_CHARS = 300
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import click
 
-from ..related import RelatedIndex, find_article, load_archive
 from ..store import open_store
 from . import AppContext, cli, now_option, pass_app
 
@@ -31,6 +30,8 @@ def related_command(app: AppContext, ident: str, limit: int | None, now: datetim
     config = app.config()
     now = now or datetime.now(UTC)
     with open_store(config.state_path) as store:
+        from ..related import RelatedIndex, find_article, load_archive  # numpy: loaded only for this command
+
         archive = load_archive(config, store, now=now)
     article = find_article(archive, ident)
     index = RelatedIndex.build(config, archive, cache_dir=config.state_dir)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from ..errors import LockBusy
 from ..lock import RunLock
-from ..runner import SKIPPED, RunReport, StageOutcome, digest_schedule, run_site
 from ..store import open_store
 from . import AppContext, cli, now_option, pass_app
+
+if TYPE_CHECKING:
+    from ..runner import RunReport, StageOutcome
 
 __all__ = ["cli"]
 
@@ -80,6 +82,8 @@ def run_command(
     # Under cron stdout is a file or a pipe to mail: only trouble is worth a message there.
     chatty = (verbose or sys.stdout.isatty()) and not app.quiet
     config = app.config()
+    from ..runner import digest_schedule, run_site  # imported per command: start-up stays short
+
     digest_schedule(config)  # a bad schedule is a config error (exit 2) before anything runs
     moment = now or datetime.now(UTC)
     log = _Log(log_path)
@@ -125,7 +129,7 @@ def _echo_stage(outcome: StageOutcome, *, chatty: bool, verbose: bool) -> None:
         click.echo(outcome.line())
         for detail in outcome.details:
             click.echo(f"  {detail}")
-    elif chatty and outcome.status != SKIPPED:
+    elif chatty and outcome.status != "skipped":
         click.echo(outcome.line())
 
 

@@ -12,7 +12,6 @@ from ..errors import BuildCheckFailed, RecordError, SyndicateError
 from ..records import load_records
 from ..scaffold import create_site
 from ..store import open_store
-from ..websub import notify_hub
 from . import AppContext, cli, now_option, pass_app
 
 __all__ = ["cli"]
@@ -124,6 +123,8 @@ def build_command(
             f" {len(result.unchanged)} unchanged in {elapsed}"
         )
     # WebSub: tell the hub which feeds changed; a failed ping never fails the build.
+    from ..websub import notify_hub  # httpx: loaded only when a hub is pinged
+
     ping = notify_hub(config, result.changed_feed_urls)
     if ping is not None and not ping.ok:
         click.echo(f"Warning: {ping.summary()}", err=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from ..ingest import SourceResult, SourceStatus, ingest_due, source_statuses
 from ..store import open_store
 from . import AppContext, cli, now_option, pass_app
+
+if TYPE_CHECKING:  # the HTTP client loads only for the commands that fetch
+    from ..ingest import SourceResult, SourceStatus
 
 __all__ = ["cli"]
 
@@ -44,6 +47,8 @@ def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> N
             click.echo(line)
 
     with open_store(config.state_path) as store:
+        from ..ingest import ingest_due
+
         report = ingest_due(config, store, now=moment, only=only, progress=show)
     if not app.quiet:
         failed = len(report.failed)
@@ -72,6 +77,8 @@ def sources_command(app: AppContext, now: datetime | None) -> None:
     config = app.config()
     moment = now or datetime.now(UTC)
     with open_store(config.state_path) as store:
+        from ..ingest import source_statuses
+
         rows = source_statuses(config, store, now=moment)
     if not rows:
         click.echo("No sources configured (add [[sources]] tables to the config).")

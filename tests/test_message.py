@@ -86,6 +86,22 @@ def test_list_unsubscribe_carries_a_verifiable_token(tmp_path: Path) -> None:
     assert not verify_unsubscribe_token("another secret", "ana@example.org", token)
 
 
+def test_list_unsubscribe_is_sent_as_plain_uris_folded_between_them(tmp_path: Path) -> None:
+    raw = bytes(_message(tmp_path))
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    block = head.split("List-Unsubscribe: ", 1)[1]
+    lines = [block.split("\r\n")[0]]
+    for line in block.split("\r\n")[1:]:
+        if not line.startswith(" "):
+            break
+        lines.append(line)
+    # Mail providers read the URIs literally: no RFC 2047 encoded words, each URI whole on its line.
+    assert "=?" not in "".join(lines)
+    assert lines[0].startswith("<https://ledger.example.eu/unsubscribe?email=ana%40example.org&token=")
+    assert lines[0].endswith(">,") and lines[1].startswith(" <mailto:unsubscribe@ledger.example.eu?subject=")
+    assert all(len(line) <= 998 for line in lines)
+
+
 def test_message_id_is_stable_per_digest_and_recipient(tmp_path: Path) -> None:
     first = _message(tmp_path / "a")["Message-ID"]
     again = _message(tmp_path / "b")["Message-ID"]

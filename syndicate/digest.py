@@ -90,7 +90,9 @@ def select_items(
     """
     from .related import load_archive  # reads every record: imported late, only when selecting
 
-    archive = load_archive(config, store, now=now)
+    # An invalid record is the build's problem (reported there); it must not hold back the
+    # digest of what is validly published.
+    archive = load_archive(config, store, now=now, skip_invalid=True)
     start = since if since is not None else window_start
     oldest = since if since is not None else now - timedelta(days=config.digest.max_age_days)
     first_seen = _first_seen(store)

@@ -308,16 +308,17 @@ def find_article(articles: Sequence[Article], ident: str) -> Article:
     raise UnknownArticleError(f"no published article has the id, feed id, URL or slug {ident!r}")
 
 
-def load_archive(config: Config, store: Store, *, now: datetime) -> list[Article]:
+def load_archive(config: Config, store: Store, *, now: datetime, skip_invalid: bool = False) -> list[Article]:
     """Everything related items may be drawn from: the site's published articles and stored outside items.
 
     Outside items are those of sources mixed into the digest; one whose link is one of
-    our own articles is left out, so a story appears once.
+    our own articles is left out, so a story appears once. ``skip_invalid`` leaves invalid
+    records out instead of raising RecordError.
     """
     from .itemstore import external_articles
     from .publish import load_published
 
-    published = load_published(config, store, now=now)
+    published = load_published(config, store, now=now, skip_invalid=skip_invalid)
     own = list(published.articles)
     outside = external_articles(config, store, mix="digest", exclude_urls={normalise_url(a.url) for a in own})
     return own + [item for item in outside if item.published <= now]

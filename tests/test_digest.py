@@ -283,3 +283,16 @@ def test_serve_preview_renders_the_next_digest_for_a_sample_reader(tmp_path: Pat
     assert "North Sea grid plan" in html and "North Sea grid plan" in text
     assert UNSUBSCRIBE_PLACEHOLDER not in html + text
     assert f"email={PREVIEW_ADDRESS.replace('@', '%40')}&amp;token=" in html
+
+
+def test_an_invalid_record_does_not_hold_back_the_digest(tmp_path: Path) -> None:
+    root = _site(tmp_path, extra_records={"broken.md": "---\ntitle: No date here\n---\n\nBody.\n"})
+    config = load_config(root / "syndicate.toml")
+    with open_store(config.state_path) as store:
+        selection = select_items(config, store, now=NOW, window_start=None)
+    assert [a.title for a in selection.own] == [
+        "Prices in the euro area",
+        "The EU budget, explained",
+        "Gas storage before winter",
+        "North Sea grid plan",
+    ]

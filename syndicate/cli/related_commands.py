@@ -32,7 +32,7 @@ def related_command(app: AppContext, ident: str, limit: int | None, now: datetim
     with open_store(config.state_path) as store:
         from ..related import RelatedIndex, find_article, load_archive  # numpy: loaded only for this command
 
-        archive = load_archive(config, store, now=now)
+        archive = load_archive(config, store, now=now, skip_invalid=True)
     article = find_article(archive, ident)
     index = RelatedIndex.build(config, archive, cache_dir=config.state_dir)
     items = index.related(article, limit=limit or config.digest.related)

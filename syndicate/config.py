@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .schedule import parse_schedule
 
 CONFIG_FILENAME = "syndicate.toml"
 FEED_FORMATS = ("rss", "atom", "json")
@@ -341,6 +342,10 @@ def _check_semantics(config: Config, path: Path) -> None:
     for network in config.digest.share_networks:
         if network not in SHARE_NETWORKS:
             fail(f"digest.share_networks: unknown network {network!r} (known: {', '.join(SHARE_NETWORKS)})")
+    try:
+        parse_schedule(config.digest.schedule, config.site.timezone)
+    except ConfigError as exc:
+        fail(str(exc))
     if config.smtp.security not in ("starttls", "tls", "none"):
         fail(f"smtp.security must be 'starttls', 'tls' or 'none', got {config.smtp.security!r}")
     names: set[str] = set()

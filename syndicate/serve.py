@@ -3,7 +3,7 @@
 It serves the output folder as a static host should (feed files with their registered media
 types), and renders a preview of the next digest on every request from the current records
 and templates, so an edited template shows on reload. It binds to 127.0.0.1 by default: it
-is a preview tool, not a production web server (see docs/running.md for nginx).
+is a preview tool, not a production web server (README: "Serving the feeds" for nginx).
 """
 
 from __future__ import annotations

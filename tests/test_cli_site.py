@@ -131,3 +131,12 @@ def test_cli_site_commands_have_help(runner: CliRunner) -> None:
     for name in ("init", "check", "build"):
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Example:" in result.stdout
+
+
+def test_check_reports_an_unreadable_digest_schedule(tmp_path: Path) -> None:
+    from run_support import write_site
+
+    site = write_site(tmp_path / "site", schedule=("daily at 25:00",))
+    result = CliRunner().invoke(cli, ["-c", str(site / "syndicate.toml"), "check"])
+    assert result.exit_code == 2
+    assert "digest.schedule[0]" in result.output and "25:00" in result.output

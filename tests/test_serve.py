@@ -126,3 +126,15 @@ def test_serve_port_taken_is_a_clear_error(tmp_path: Path) -> None:
             make_server(config, port=first.server_address[1])
     finally:
         first.server_close()
+
+
+def test_serve_answers_head_for_the_preview_without_a_body(tmp_path: Path) -> None:
+    def preview(config: Config, now: datetime) -> DigestPreview:
+        return DigestPreview(html="<p>digest</p>", text="digest\n")
+
+    with running(make_site(tmp_path), preview) as base:
+        request = urllib.request.Request(base + "/_preview/digest.html", method="HEAD")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == str(len(b"<p>digest</p>"))
+            assert response.read() == b""

@@ -42,7 +42,8 @@ class SiteConfig:
     """Authority of tag: URIs (RFC 4151); default: the host of ``url``."""
     tag_date: str = ""
     """Date part of every tag: URI (RFC 4151), e.g. ``2026-09-01``; default: each record's own
-    ``date`` as written (YYYY-MM-DD). Pinned ids never change either way once published."""
+    ``date`` as written (YYYY-MM-DD), and for an outside item whose guid is not a URI, the year
+    syndicate first saw it. Pinned ids never change either way once published."""
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,18 @@ def select_items(
     start = since if since is not None else window_start
     oldest = since if since is not None else now - timedelta(days=config.digest.max_age_days)
     first_seen = _first_seen(store)
+    # A one-off --since asks for everything in its window, sent before or not.
+    already_sent = _digested_keys(store) if since is None else frozenset()
 
     def fresh(article: Article) -> bool:
         seen = first_seen.get(article.key)
-        if seen is None or seen > now or (start is not None and seen <= start):
+        if seen is None or article.key in already_sent:
+            return False
+        # An item dated ahead of the time we first saw it (an outside feed with a wrong
+        # offset, a record moved to a later date) becomes published at its date, not
+        # before: otherwise it is too new for the digest that sees it and too old for the next.
+        became = max(seen, article.published)
+        if became > now or (start is not None and became <= start):
             return False
         return oldest <= article.published <= now
 
@@ -111,6 +119,14 @@ def select_items(
     own = own[:limit]
     outside = outside[: max(0, limit - len(own))]
     return Selection(start, now, tuple(own), tuple(outside), left_out, tuple(archive))
+
+
+def _digested_keys(store: Store) -> frozenset[str]:
+    """The items of every digest recorded so far: none of them is sent a second time."""
+    keys: set[str] = set()
+    for (raw,) in store.db.execute("SELECT item_keys FROM digests"):
+        keys.update(json.loads(raw))
+    return frozenset(keys)
 
 
 def _first_seen(store: Store) -> dict[str, datetime]:

@@ -1,0 +1,70 @@
+"""Edge cases of the digest and its sending: window boundaries, resumes, subscribers, options."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from run_support import article_md, write_site
+from smtp_support import smtp_server
+
+from syndicate.build import build_site
+from syndicate.cli import cli
+from syndicate.config import load_config
+from syndicate.digest import select_items
+from syndicate.ingest import ingest_due
+from syndicate.store import open_store
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ENV = {"SYNDICATE_UNSUBSCRIBE_SECRET": "test-secret"}
+SUBSCRIBERS = ("ana@example.org", "ben@example.org", "chloe@example.org")
+
+WIRE_AHEAD = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example.net/</link><description>d</description>
+<item><title>Ahead of its time</title><link>https://wire.example.net/ahead</link><guid>w-ahead</guid>
+<pubDate>{date}</pubDate><description>Dated ahead of the fetch.</description></item>
+</channel></rss>
+"""
+
+
+def digest(site: Path, *args: str, now: str = "2026-11-28T12:00:00Z") -> Result:
+    return CliRunner().invoke(cli, ["-c", str(site / "syndicate.toml"), "digest", *args, "--now", now], env=ENV)
+
+
+def _set(site: Path, old: str, new: str) -> None:
+    path = site / "syndicate.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_an_outside_item_dated_ahead_of_its_fetch_goes_into_exactly_one_digest(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site", source_url="wire.xml")
+    # The source's clock (or offset) is two hours ahead: at the fetch the item is "in the future".
+    (site / "wire.xml").write_text(WIRE_AHEAD.format(date="Sat, 28 Nov 2026 14:00:00 +0000"), encoding="utf-8")
+    config = load_config(site / "syndicate.toml")
+    later = NOW + timedelta(days=1)
+    with open_store(config.state_path) as store:
+        ingest_due(config, store, now=NOW)
+        build_site(config, store, now=NOW)
+        first = select_items(config, store, now=NOW, window_start=None)
+        build_site(config, store, now=later)
+        second = select_items(config, store, now=later, window_start=NOW)
+    assert "Ahead of its time" not in [a.title for a in first.items]
+    assert [a.title for a in second.items] == ["Ahead of its time"]
+
+
+def test_an_item_already_in_a_digest_is_not_sent_again_when_its_date_moves_forward(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        assert digest(site, "--send").exit_code == 0
+        # The editor moves a sent article to a later date; once that date has come, it is
+        # published again, but its readers already have it.
+        (site / "articles" / "prices.md").write_text(
+            article_md("Prices in the euro area", "2026-11-28T20:00:00+01:00", "Economy"), encoding="utf-8"
+        )
+        again = digest(site, "--send", now="2026-11-29T08:00:00Z")
+        assert again.exit_code == 0, again.output
+        assert "nothing new" in again.output
+        assert smtp.copies() == dict.fromkeys(SUBSCRIBERS, 1)

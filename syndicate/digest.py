@@ -15,6 +15,7 @@ time, so a resumed send delivers byte-for-byte the digest that was started.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -510,6 +511,13 @@ def send_digest(
     ledger = Ledger(store)
     recipients, problems = load_subscribers(config.digest.subscribers)
     warnings = tuple(problems)
+    if not recipients:
+        # A digest recorded for nobody would move the next window past its articles (and
+        # finish an interrupted one): the first subscribers, or the restored list, get them.
+        if problems:
+            raise DigestError(f"no subscriber to send the digest to: {'; '.join(problems[:3])}")
+        where = config.digest.subscribers
+        return DigestOutcome("nothing", f"no subscribers in {where}; no digest sent", warnings=warnings)
     secret = unsubscribe_secret(config, environ)
 
     record = ledger.open_digest()
@@ -532,6 +540,11 @@ def send_digest(
         created = now
         if dry_run:
             return _dry_run(config, rendered, recipients, created, secret, warnings)
+        # A configuration that cannot make a message (no sender, no unsubscribe link) must
+        # fail before the digest is recorded, not leave one open for a later resume.
+        # A DigestError is this one address's problem, which deliver() records.
+        with contextlib.suppress(DigestError):
+            _message_for(config, rendered, recipients[0], created, secret)
         record = ledger.create_digest(
             window_start=selection.window_start or (now - timedelta(days=config.digest.max_age_days)),
             cutoff=now,

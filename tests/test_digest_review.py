@@ -14,6 +14,7 @@ from syndicate.cli import cli
 from syndicate.config import load_config
 from syndicate.digest import select_items
 from syndicate.ingest import ingest_due
+from syndicate.ledger import Ledger
 from syndicate.store import open_store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -68,3 +69,62 @@ def test_an_item_already_in_a_digest_is_not_sent_again_when_its_date_moves_forwa
         assert again.exit_code == 0, again.output
         assert "nothing new" in again.output
         assert smtp.copies() == dict.fromkeys(SUBSCRIBERS, 1)
+
+
+def _digests(site: Path) -> list[tuple[int, str]]:
+    config = load_config(site / "syndicate.toml")
+    with open_store(config.state_path) as store:
+        return [(int(r["id"]), str(r["status"])) for r in store.db.execute("SELECT id, status FROM digests")]
+
+
+def test_no_subscribers_sends_nothing_and_keeps_the_articles_for_the_first_ones(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port, subscribers=())
+        nobody = digest(site, "--send")
+        assert nobody.exit_code == 0, nobody.output
+        assert "no subscribers" in nobody.output
+        assert _digests(site) == []
+        (site / "subscribers.csv").write_text("email,name\nana@example.org,Ana\n", encoding="utf-8")
+        first = digest(site, "--send", now="2026-11-28T13:00:00Z")
+        assert "digest 1 (4 items): 1 sent" in first.output
+        assert smtp.copies() == {"ana@example.org": 1}
+
+
+def test_an_emptied_subscriber_file_is_an_error_not_a_digest_sent_to_nobody(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        (site / "subscribers.csv").write_bytes(b"")
+        result = digest(site, "--send")
+        assert result.exit_code == 1
+        assert "the file is empty" in result.output
+        assert _digests(site) == [] and smtp.copies() == {}
+
+
+def test_a_resume_with_the_subscriber_file_emptied_leaves_the_digest_open(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site")  # port 1: the first send cannot connect
+    assert digest(site, "--send").exit_code == 1
+    assert _digests(site) == [(1, "sending")]
+    listed = (site / "subscribers.csv").read_bytes()
+    with smtp_server() as smtp:
+        _set(site, "port = 1", f"port = {smtp.port}")
+        (site / "subscribers.csv").write_text("email,name\n", encoding="utf-8")
+        empty = digest(site, "--send", now="2026-11-28T12:10:00Z")
+        assert empty.exit_code == 0, empty.output
+        assert _digests(site) == [(1, "sending")]
+        (site / "subscribers.csv").write_bytes(listed)
+        resumed = digest(site, "--send", now="2026-11-28T12:20:00Z")
+        assert "digest 1 (4 items): 3 sent" in resumed.output
+        assert smtp.copies() == dict.fromkeys(SUBSCRIBERS, 1)
+
+
+def test_a_missing_sender_address_is_reported_before_a_digest_is_recorded(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        _set(site, 'from_address = "digest@ledger.example.eu"\n', "")
+        result = digest(site, "--send")
+        assert result.exit_code == 2
+        assert "digest.from_address" in result.output
+        assert _digests(site) == [] and smtp.copies() == {}
+        config = load_config(site / "syndicate.toml")
+        with open_store(config.state_path) as store:
+            assert Ledger(store).open_digest() is None

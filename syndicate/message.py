@@ -86,8 +86,19 @@ def build_message(
     d = config.digest
     if not d.from_address or "@" not in d.from_address:
         raise ConfigError(f"{config.path}: digest.from_address: a sender address is required to send the digest")
+    # The configured headers are the same for every recipient: a bad one is the config's
+    # fault, reported once, never recorded as a failure of each address.
+    for key in ("from_name", "from_address", "reply_to", "list_id"):
+        if any(ch in getattr(d, key) for ch in "\r\n"):
+            raise ConfigError(f"{config.path}: digest.{key}: must be one line")
     try:
         sender = Address(display_name=d.from_name or config.site.title, addr_spec=d.from_address)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(
+            f"{config.path}: digest.from_address: {d.from_address!r} is not a plain address like "
+            f"digest@example.org (the name goes in digest.from_name): {exc}"
+        ) from exc
+    try:
         recipient = Address(display_name=to_name, addr_spec=to_email)
     except (ValueError, IndexError) as exc:
         raise DigestError(f"cannot address a message to {to_email!r}: {exc}") from exc

@@ -128,3 +128,23 @@ def test_a_missing_sender_address_is_reported_before_a_digest_is_recorded(tmp_pa
         config = load_config(site / "syndicate.toml")
         with open_store(config.state_path) as store:
             assert Ledger(store).open_digest() is None
+
+
+def test_a_malformed_sender_is_a_config_error_not_a_failure_of_every_recipient(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        _set(site, 'from_address = "digest@ledger.example.eu"', 'from_address = "Digest <digest@ledger.example.eu>"')
+        result = digest(site, "--send")
+        assert result.exit_code == 2, result.output
+        assert "digest.from_address" in result.output
+        assert _digests(site) == [] and smtp.copies() == {}
+
+
+def test_a_line_break_in_a_configured_header_is_a_config_error(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        _set(site, 'list_id = "Digest <digest.ledger.example.eu>"', 'list_id = "Digest\\nBcc: x@evil.example"')
+        result = digest(site, "--send")
+        assert result.exit_code == 2, result.output
+        assert "digest.list_id" in result.output
+        assert _digests(site) == [] and smtp.copies() == {}

@@ -300,7 +300,8 @@ def deliver(
 
     Recipients with a 'sent', 'failed' or 'unknown' row are skipped; with
     ``retry_unknown`` the 'unknown' ones (and any left 'pending' by a killed process) are
-    sent again. The digest is marked finished once every recipient has an outcome.
+    sent again (of a finished digest, only those). The digest is marked finished once every
+    recipient has an outcome.
     A connection or login that fails after the configured retries raises SendError; the
     rows written so far stand, and the next call resumes from there.
     ``sender`` overrides the envelope sender taken from each message's From header.
@@ -315,6 +316,9 @@ def deliver(
         resolved = {email for email, row in existing.items() if row.status == PENDING}
 
     retry_states = {UNKNOWN_STATUS, PENDING} if retry_unknown else set()
+    # Retrying a finished digest resends the ambiguous copies only: a subscriber who joined
+    # after it went out gets the next digest, not this one.
+    only_retries = retry_unknown and digest.status == FINISHED
     todo: list[Subscriber] = []
     seen: set[str] = set()
     skipped = 0
@@ -326,6 +330,8 @@ def deliver(
             continue
         seen.add(key)
         row = existing.get(key)
+        if row is None and only_retries:
+            continue
         if row is None or row.status in retry_states:
             todo.append(subscriber)
         elif key in resolved:

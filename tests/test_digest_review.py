@@ -148,3 +148,20 @@ def test_a_line_break_in_a_configured_header_is_a_config_error(tmp_path: Path) -
         assert result.exit_code == 2, result.output
         assert "digest.list_id" in result.output
         assert _digests(site) == [] and smtp.copies() == {}
+
+
+def test_retry_unknown_of_a_finished_digest_does_not_send_it_to_later_subscribers(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        smtp.drop_after_data("chloe@example.org")
+        assert digest(site, "--send").exit_code == 1
+        # Dan subscribes after digest 1 went out; retrying chloe's ambiguous copy is not a
+        # reason to mail him last week's digest.
+        with (site / "subscribers.csv").open("a", encoding="utf-8") as handle:
+            handle.write("dan@example.org,Dan\n")
+        retried = digest(site, "--retry-unknown", now="2026-11-29T12:00:00Z")
+        assert retried.exit_code == 0, retried.output
+        assert "1 sent" in retried.output
+        copies = smtp.copies()
+        assert "dan@example.org" not in copies
+        assert copies["chloe@example.org"] == 2  # the ambiguous one, resent on request

@@ -141,6 +141,7 @@ def record_feed(
     ``max_age_days`` removes them. Entries filtered out by include/exclude are not stored.
     """
     cutoff = now - timedelta(days=source.max_age_days)
+    seen_now = store.first_seen_time(now)
     new = changed = 0
     with store.transaction() as db:
         existing = {
@@ -154,7 +155,7 @@ def record_feed(
             if not keep_entry(source, entry.title, entry.summary_html or entry.content_html):
                 continue
             old = existing.get(entry.guid)
-            first_seen = from_iso(old["first_seen"]) if old else now
+            first_seen = from_iso(old["first_seen"]) if old else seen_now
             published = entry.published or entry.updated or first_seen
             if published < cutoff:
                 continue
@@ -168,8 +169,8 @@ def record_feed(
                     "INSERT INTO items(source, guid, title, link, norm_link, published, updated, author, categories,"
                     " summary, content, image, content_hash, first_seen, last_seen)"
                     " VALUES (:source, :guid, :title, :link, :norm_link, :published, :updated, :author, :categories,"
-                    " :summary, :content, :image, :content_hash, :now, :now)",
-                    {**values, "now": to_iso(now)},
+                    " :summary, :content, :image, :content_hash, :first_seen, :now)",
+                    {**values, "now": to_iso(now), "first_seen": to_iso(seen_now)},
                 )
                 new += 1
             else:

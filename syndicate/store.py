@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .errors import StateError
@@ -195,6 +195,18 @@ class Store:
                 (name, value),
             )
 
+    def first_seen_time(self, now: datetime) -> datetime:
+        """The first-seen time to record at ``now``: after every digest cutoff so far.
+
+        Times are stored to the second. An item first seen in the same second as a digest's
+        cutoff, but after that digest made its selection, would otherwise fall between that
+        digest and the next; recording it one second past the cutoff puts it in the next.
+        """
+        row = self.db.execute("SELECT MAX(cutoff) FROM digests").fetchone()
+        if row is None or row[0] is None:
+            return now
+        return max(now, from_iso(row[0]) + timedelta(seconds=1))
+
     # -- pinned identities ----------------------------------------------------
 
     def pins(self) -> dict[str, Pin]:
@@ -208,6 +220,8 @@ class Store:
         """Record newly published items (their feed id and first-seen time) in one transaction."""
         if not pins:
             return
+        floor = self.first_seen_time(min(p.first_seen for p in pins))
+        pins = [p if p.first_seen >= floor else Pin(p.key, p.feed_id, p.url, floor) for p in pins]
         with self.transaction():
             self.db.executemany(
                 "INSERT OR IGNORE INTO published(key, feed_id, url, first_seen) VALUES (?, ?, ?, ?)",

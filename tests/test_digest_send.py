@@ -142,3 +142,20 @@ def test_outbox_writes_messages_through_the_ledger(tmp_path: Path) -> None:
     again = digest(site, "--send", now="2026-11-28T12:10:00Z")
     assert "nothing new" in again.output
     assert len(list((site / "mail").glob("*.eml"))) == 3
+
+
+def test_an_article_first_seen_in_the_second_of_a_digest_cutoff_goes_into_the_next(tmp_path: Path) -> None:
+    # A build right after a digest, within the same clock second, records its new article
+    # one second past the cutoff: it belongs to the next digest, not between the two.
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port)
+        first = digest(site, "--send", now="2026-11-28T12:00:00Z")
+        assert "digest 1 (4 items)" in first.output
+        (site / "articles" / "same-second.md").write_text(
+            article_md("Published in the same second", "2026-11-28T12:59:00+01:00", "Energy"), encoding="utf-8"
+        )
+        build = CliRunner().invoke(cli, ["-c", str(site / "syndicate.toml"), "build", "--now", "2026-11-28T12:00:00Z"])
+        assert build.exit_code == 0, build.output
+        second = digest(site, "--send", now="2026-11-28T12:00:01Z")
+        assert "digest 2 (1 item): 3 sent" in second.output, second.output
+        assert any(b"Published in the same second" in m.data for m in smtp.messages()[-3:])

@@ -113,6 +113,19 @@ class NowType(click.ParamType):
         return moment
 
 
+lock_wait_option = click.option(
+    "--wait",
+    "lock_wait",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="SECONDS",
+    help="If a run or a digest send holds the site's lock, wait this long for it before giving up.",
+)
+"""Commands that record first-seen times take the run lock: a time recorded during a digest
+send could otherwise fall inside a window that send has already closed."""
+
+
 now_option = click.option(
     "--now", type=NowType(), envvar="SYNDICATE_NOW", hidden=True, help="Testing aid: pretend it is this time."
 )

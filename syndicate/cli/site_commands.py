@@ -9,10 +9,11 @@ import click
 
 from ..build import build_site
 from ..errors import BuildCheckFailed, RecordError, SyndicateError
+from ..lock import RunLock
 from ..records import load_records
 from ..scaffold import create_site
 from ..store import open_store
-from . import AppContext, cli, now_option, pass_app
+from . import AppContext, cli, lock_wait_option, now_option, pass_app
 
 __all__ = ["cli"]
 
@@ -74,10 +75,17 @@ def check_command(app: AppContext) -> None:
 @click.option("--full", is_flag=True, help="Ignore every cache; re-read and re-render everything.")
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if any output would change.")
 @click.option("--skip-invalid", is_flag=True, help="Leave invalid records out (with a warning) instead of stopping.")
+@lock_wait_option
 @now_option
 @pass_app
 def build_command(
-    app: AppContext, out: Path | None, full: bool, check_only: bool, skip_invalid: bool, now: datetime | None
+    app: AppContext,
+    out: Path | None,
+    full: bool,
+    check_only: bool,
+    skip_invalid: bool,
+    lock_wait: float,
+    now: datetime | None,
 ) -> None:
     """Write the feeds (one per category and one for all articles) and report what changed.
 
@@ -90,9 +98,9 @@ def build_command(
         syndicate build --check     # in CI: fails if the committed feeds are stale
     """
     config = app.config()
-    moment = now or datetime.now(UTC)
     try:
-        with open_store(config.state_path) as store:
+        with RunLock(config.state_dir, wait=lock_wait), open_store(config.state_path) as store:
+            moment = now or datetime.now(UTC)  # read once the lock is held
             result = build_site(
                 config, store, now=moment, out=out, full=full, check=check_only, skip_invalid=skip_invalid
             )

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..lock import RunLock
 from ..store import open_store
-from . import AppContext, cli, now_option, pass_app
+from . import AppContext, cli, lock_wait_option, now_option, pass_app
 
 if TYPE_CHECKING:  # the HTTP client loads only for the commands that fetch
     from ..ingest import SourceResult, SourceStatus
@@ -22,9 +23,10 @@ def _when(moment: datetime | None) -> str:
 
 @cli.command(name="ingest")
 @click.option("--source", "only", metavar="NAME", help="Fetch only this source, now, even if it is not due.")
+@lock_wait_option
 @now_option
 @pass_app
-def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> None:
+def ingest_command(app: AppContext, only: str | None, lock_wait: float, now: datetime | None) -> None:
     """Fetch every due outside source and store its items.
 
     Sources are fetched concurrently; one failing source is reported (on stderr)
@@ -37,7 +39,6 @@ def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> N
         syndicate ingest --source "Euractiv"
     """
     config = app.config()
-    moment = now or datetime.now(UTC)
 
     def show(result: SourceResult) -> None:
         line = f"{result.name}: {result.status} {result.message}"
@@ -46,9 +47,10 @@ def ingest_command(app: AppContext, only: str | None, now: datetime | None) -> N
         elif not app.quiet:
             click.echo(line)
 
-    with open_store(config.state_path) as store:
+    with RunLock(config.state_dir, wait=lock_wait), open_store(config.state_path) as store:
         from ..ingest import ingest_due
 
+        moment = now or datetime.now(UTC)  # read once the lock is held
         report = ingest_due(config, store, now=moment, only=only, progress=show)
     if not app.quiet:
         failed = len(report.failed)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 import premailer
 from babel import Locale, UnknownLocaleError
@@ -262,7 +263,13 @@ def _context(
     categories = build_categories(config, names, {})
     titles = {c.name: c.title for c in categories}
 
+    own_host = urlsplit(config.site.url).netloc.lower()
+
     def track(url: str) -> str:
+        # Only our own links: UTM tags are for the site's analytics, and an outside
+        # publisher's URL (possibly signed or tracked already) is not ours to change.
+        if urlsplit(url).netloc.lower() != own_host:
+            return url
         return add_utm(url, source=d.utm_source, medium=d.utm_medium, campaign=campaign)
 
     def item(a: Article) -> DigestItem:

@@ -153,7 +153,10 @@ def digest_command(
 
             send_test_copy(config.smtp, message)
             if not app.quiet:
-                click.echo(f"Sent a test copy to {to_address} (not recorded)")
+                if config.smtp.outbox is not None:
+                    click.echo(f"Wrote a test copy for {to_address} to {config.smtp.outbox} (not recorded)")
+                else:
+                    click.echo(f"Sent a test copy to {to_address} (not recorded)")
         del selection
     if not (send or retry_unknown):
         if not outputs and not app.quiet:

@@ -529,6 +529,8 @@ def send_digest(
 
     record = ledger.open_digest()
     status = "resumed" if record is not None else "sent"
+    if record is not None and since is not None:
+        warnings += (f"--since is ignored: finishing the interrupted digest {record.id} first",)
     if record is None and retry_unknown:
         record = ledger.latest_digest()
         if record is None:

@@ -299,7 +299,7 @@ def test_an_invalid_record_does_not_hold_back_the_digest(tmp_path: Path) -> None
 
 
 def test_utm_tags_only_our_own_links(tmp_path: Path) -> None:
-    config, selection, rendered = _example_rendered(tmp_path)
+    _, selection, rendered = _example_rendered(tmp_path)
     hrefs = _parse(rendered.html).hrefs
     outside = [h for h in hrefs if h.startswith(("https://observatory.example.org/", "https://danube-review."))]
     assert outside and not any("utm_" in h for h in outside)

@@ -114,7 +114,8 @@ class DigestConfig:
     postal_address: str = ""
     view_in_browser_url: str = ""
     web_section_title: str = "From around the web"
-    max_html_bytes: int = 95_000
+    max_html_bytes: int = 90_000
+    """Kept well under Gmail's ~102 KB clipping point: headers and the per-recipient link add a little."""
     rate_limit: float = 0.0
     """Messages per second; 0: no limit."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -196,3 +197,14 @@ def write_site(
         ]
     (root / "syndicate.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_example_site(folder: Path) -> Path:
+    """A private copy of the bundled example site (config and example/) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "syndicate.toml", folder / "syndicate.toml")
+    shutil.copytree(REPO / "example", folder / "example")
+    return folder

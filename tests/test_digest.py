@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from run_support import article_md, write_site
+from run_support import article_md, copy_example_site, write_site
 
 from syndicate.build import build_site
 from syndicate.config import load_config
@@ -155,16 +154,8 @@ def test_utm_keeps_query_and_fragment_and_existing_parameters() -> None:
     assert add_utm("https://a.example/", source="", medium="email", campaign="c") == "https://a.example/"
 
 
-def _example_site(tmp_path: Path) -> Path:
-    root = tmp_path / "example-site"
-    root.mkdir()
-    shutil.copy(REPO / "syndicate.toml", root / "syndicate.toml")
-    shutil.copytree(REPO / "example", root / "example")
-    return root
-
-
 def _example_rendered(tmp_path: Path):  # type: ignore[no-untyped-def]
-    root = _example_site(tmp_path)
+    root = copy_example_site(tmp_path / "example-site")
     config = load_config(root / "syndicate.toml")
     with open_store(config.state_path) as store:
         ingest_due(config, store, now=NOW)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from feedcheck import atom_problems, jsonfeed_problems, rss2_problems
 from lxml import etree
+from run_support import copy_example_site
 
 from syndicate.cli import cli
 
@@ -22,14 +22,6 @@ REGENERATE = (
 )
 
 
-def _copy_example(tmp_path: Path) -> Path:
-    site = tmp_path / "example-site"
-    site.mkdir()
-    shutil.copy(REPO / "syndicate.toml", site / "syndicate.toml")
-    shutil.copytree(REPO / "example", site / "example")
-    return site
-
-
 def _run(site: Path, *args: str) -> None:
     result = CliRunner().invoke(cli, ["-c", str(site / "syndicate.toml"), *args], env={"SYNDICATE_NOW": NOW})
     assert result.exit_code == 0, result.output
@@ -37,7 +29,7 @@ def _run(site: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    site = _copy_example(tmp_path_factory.mktemp("example"))
+    site = copy_example_site(tmp_path_factory.mktemp("example") / "site")
     _run(site, "ingest")
     _run(site, "build")
     return site / "feeds"
@@ -81,7 +73,7 @@ def test_outside_items_from_local_files_credit_the_feed_s_own_public_url(built: 
 
 
 def test_a_local_source_without_a_self_link_is_credited_without_a_url(tmp_path: Path) -> None:
-    site = _copy_example(tmp_path)
+    site = copy_example_site(tmp_path / "example-site")
     feed = site / "example" / "sources" / "energy-observatory.rss.xml"
     text = feed.read_text(encoding="utf-8")
     feed.write_text("\n".join(line for line in text.splitlines() if "atom:link" not in line), encoding="utf-8")

@@ -57,6 +57,18 @@ def address_problem(address: str) -> str | None:
     return None
 
 
+def _ascii_domain(address: str) -> tuple[str, str | None]:
+    """``address`` with an internationalised domain in its ASCII (IDNA) form, which every
+    server and the To: header accept; the local part is left as written."""
+    local, domain = address.rsplit("@", 1)
+    if domain.isascii():
+        return address, None
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}", None
+    except UnicodeError as exc:
+        return address, f"{address!r}: domain {domain!r} cannot be written in ASCII ({exc})"
+
+
 def load_subscribers(path: Path) -> tuple[list[Subscriber], list[str]]:
     """The subscribers in file order, and the problems found (bad rows, duplicates).
 
@@ -102,6 +114,8 @@ def load_subscribers(path: Path) -> tuple[list[Subscriber], list[str]]:
                 continue
             address = row[email_col].strip() if email_col < len(row) else ""
             problem = address_problem(address)
+            if problem is None:
+                address, problem = _ascii_domain(address)
             if problem is not None:
                 problems.append(f"{path}:{line}: email: {problem}")
                 continue

@@ -74,7 +74,8 @@ def test_duplicates_are_sent_once_and_reported_with_both_lines(tmp_path: Path) -
 
 def test_non_ascii_addresses_are_accepted_for_smtputf8(tmp_path: Path) -> None:
     path = write(tmp_path, "email,name\nzoë@exämple.org,Zoë\n")
-    assert load_subscribers(path) == ([Subscriber("zoë@exämple.org", "Zoë")], [])
+    # The local part stays as written (SMTPUTF8); the domain takes its ASCII form, valid either way.
+    assert load_subscribers(path) == ([Subscriber("zoë@xn--exmple-cua.org", "Zoë")], [])
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
@@ -121,3 +122,24 @@ def test_empty_file_is_reported(tmp_path: Path) -> None:
 )
 def test_address_check(address: str, ok: bool) -> None:
     assert (address_problem(address) is None) is ok
+
+
+def test_an_internationalised_domain_is_written_in_its_ascii_form(tmp_path: Path) -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from syndicate.message import DIGEST_POLICY
+
+    path = write(tmp_path, "email,name\nleser@bücher.example,Jörg\nleser@xn--bcher-kva.example,Again\n")
+    subscribers, problems = load_subscribers(path)
+    assert subscribers == [Subscriber("leser@xn--bcher-kva.example", "Jörg")]
+    assert problems == [f"{path}:3: email: 'leser@xn--bcher-kva.example' duplicates line 2; it is sent one copy"]
+    # The address then goes into a header as plain ASCII, not as an encoded word.
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    msg = EmailMessage(policy=DIGEST_POLICY)
+    msg["To"] = Address("Jörg", addr_spec=subscribers[0].email)
+    msg.set_content("x")
+    assert b"<leser@xn--bcher-kva.example>" in bytes(msg)
+    assert message_from_bytes(bytes(msg), policy=default)["To"].addresses[0].domain == "xn--bcher-kva.example"

@@ -509,7 +509,9 @@ class OutboxMailer:
         ident = re.sub(r"[^A-Za-z0-9._-]+", "_", str(message.get("Message-ID", "")).strip("<> ")) or "message"
         path = self.folder / f"{ident}.eml"
         try:
-            atomic_write_bytes(path, message.as_bytes(), only_if_changed=False)
+            # An internationalised mailbox can only be written as raw UTF-8 (RFC 6532).
+            policy = message.policy if recipient.isascii() else message.policy.clone(utf8=True)
+            atomic_write_bytes(path, message.as_bytes(policy=policy), only_if_changed=False)
         except OSError as exc:
             raise SendError(f"cannot write to the outbox folder {self.folder}: {exc.strerror}") from exc
         return Attempt(ACCEPTED, f"written to {path}"), 1

@@ -98,10 +98,17 @@ def build_message(
             f"{config.path}: digest.from_address: {d.from_address!r} is not a plain address like "
             f"digest@example.org (the name goes in digest.from_name): {exc}"
         ) from exc
-    try:
-        recipient = Address(display_name=to_name, addr_spec=to_email)
-    except (ValueError, IndexError) as exc:
-        raise DigestError(f"cannot address a message to {to_email!r}: {exc}") from exc
+    recipient: Address | str
+    if to_email.split("@")[0].isascii():
+        try:
+            recipient = Address(display_name=to_name, addr_spec=to_email)
+        except (ValueError, IndexError) as exc:
+            raise DigestError(f"cannot address a message to {to_email!r}: {exc}") from exc
+    else:
+        # An internationalised mailbox (RFC 6531): the header registry refuses to build one,
+        # but parses it from text; it goes out raw in UTF-8 over SMTPUTF8 only.
+        quoted = to_name.replace("\\", "\\\\").replace('"', '\\"')
+        recipient = f'"{quoted}" <{to_email}>' if to_name else to_email
     https_url, mailto = unsubscribe_links(config, to_email, secret)
     msg = EmailMessage(policy=DIGEST_POLICY)
     msg["From"] = sender

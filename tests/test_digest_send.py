@@ -159,3 +159,15 @@ def test_an_article_first_seen_in_the_second_of_a_digest_cutoff_goes_into_the_ne
         second = digest(site, "--send", now="2026-11-28T12:00:01Z")
         assert "digest 2 (1 item): 3 sent" in second.output, second.output
         assert any(b"Published in the same second" in m.data for m in smtp.messages()[-3:])
+
+
+def test_an_internationalised_address_is_delivered_over_smtputf8(tmp_path: Path) -> None:
+    with smtp_server() as smtp:
+        site = write_site(tmp_path / "site", smtp_port=smtp.port, subscribers=("zoë@example.org", "ana@example.org"))
+        result = digest(site, "--send")
+        assert result.exit_code == 0, result.output
+        assert smtp.copies() == {"zoë@example.org": 1, "ana@example.org": 1}
+        received = next(m for m in smtp.messages() if m.rcpt_tos == ["zoë@example.org"])
+        assert "SMTPUTF8" in received.mail_options
+        # RFC 6532: the header carries the mailbox as raw UTF-8, not as an encoded word.
+        assert "To: \"Zoë\" <zoë@example.org>".encode() in received.data

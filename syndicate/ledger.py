@@ -94,6 +94,9 @@ class Ledger:
         self.store = store
         self.db = store.db
         self._now = now or (lambda: datetime.now(UTC))
+        # The pending mark must survive a power cut, not only a killed process: with WAL's
+        # default NORMAL a commit can be lost, and the recipient would be mailed again.
+        self.db.execute("PRAGMA synchronous=FULL")
 
     # -- digests ------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from .errors import ConfigError, DigestError
 from .model import Article, Image, sort_key
 from .share import ShareLink, add_utm, share_links
 from .store import Store, from_iso
+from .urlnorm import normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def select_items(
     first_seen = _first_seen(store)
     # A one-off --since asks for everything in its window, sent before or not.
     already_sent = _digested_keys(store) if since is None else frozenset()
+    # The same story under another key (a second source carrying it) counts as sent too.
+    sent_urls = _sent_urls(store, already_sent)
 
     def fresh(article: Article) -> bool:
         seen = first_seen.get(article.key)
@@ -111,7 +114,9 @@ def select_items(
         became = max(seen, article.published)
         if became > now or (start is not None and became <= start):
             return False
-        return oldest <= article.published <= now
+        if not oldest <= article.published <= now:
+            return False
+        return not sent_urls or normalise_url(article.url) not in sent_urls
 
     chosen = [a for a in archive if fresh(a)]
     own = sorted((a for a in chosen if not a.is_external), key=sort_key)
@@ -129,6 +134,17 @@ def _digested_keys(store: Store) -> frozenset[str]:
     for (raw,) in store.db.execute("SELECT item_keys FROM digests"):
         keys.update(json.loads(raw))
     return frozenset(keys)
+
+
+def _sent_urls(store: Store, keys: frozenset[str]) -> set[str]:
+    """Normalised links of the items with these keys, from the store (an item may have left the archive)."""
+    if not keys:
+        return set()
+    urls = {normalise_url(url) for key, url in store.db.execute("SELECT key, url FROM published") if key in keys}
+    for source, guid, link in store.db.execute("SELECT source, guid, norm_link FROM items"):
+        if f"src:{source}:{guid}" in keys:
+            urls.add(link)
+    return urls
 
 
 def _first_seen(store: Store) -> dict[str, datetime]:

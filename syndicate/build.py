@@ -252,7 +252,9 @@ def _with_content(config: Config, plan: feeds.FeedPlan, *, full: bool, jobs: int
         else:
             todo.append(article)
     html.update(_render_many(config, todo, jobs))
-    write_cache(cache_path, fingerprint, {idents[k]: v for k, v in sorted(html.items())})
+    entries = {idents[k]: v for k, v in sorted(html.items())}
+    if entries != cached:  # an unchanged cache is not written again (it is large, and written with fsync)
+        write_cache(cache_path, fingerprint, entries)
     filled = {key: replace(article, content_html=html[key]) for key, article in site.items()}
     return [(spec, tuple(filled.get(a.key, a) if a.source is None else a for a in items)) for spec, items in plan]
 

@@ -15,7 +15,7 @@ import marshal
 import mmap
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +106,24 @@ class RecordCache:
         self.path = path
         self.fingerprint = fingerprint
         self.details_field = details_field
-        self.main_idents: dict[str, Any] = {}
+        self.main_count = 0
+        """How many entries :meth:`load` read from the main file."""
+        self.delta_rels: frozenset[str] = frozenset()
+        """The entries it read from the delta (which override the main file's)."""
 
     def load(self) -> dict[str, tuple[tuple[int, int, int], Any]]:
         files: dict[str, tuple[tuple[int, int, int], Any]] = {}
-        self.main_idents = {}
+        self.main_count = 0
+        self.delta_rels = frozenset()
         try:
             files = self._load_main()
         except (OSError, EOFError, ValueError, TypeError, IndexError, struct.error):
             return {}
-        self.main_idents = {rel: entry[0] for rel, entry in files.items()}
+        self.main_count = len(files)
         delta = read_cache(self._delta_path, self.fingerprint)
         if isinstance(delta, dict):
             files.update(delta)
+            self.delta_rels = frozenset(delta)
         return files
 
     def _load_main(self) -> dict[str, tuple[tuple[int, int, int], Any]]:
@@ -161,19 +166,34 @@ class RecordCache:
     def _delta_path(self) -> Path:
         return Path(self.path).with_name(Path(self.path).name + ".delta")
 
-    def save(self, files: dict[str, tuple[tuple[int, int, int], Any]]) -> None:
-        """Save ``files``: as a small delta next to the main file when few differ from it."""
-        main = self.main_idents
-        changed = {rel: entry for rel, entry in files.items() if main.get(rel) != entry[0]}
-        stale = len(main) - (len(files) - len(changed))
-        limit = max(500, len(files) // 50)
-        if main and len(changed) <= limit and stale <= limit:
-            # Rewriting 100,000 records for one edit would cost more than the edit; the delta
-            # is merged on load, and folded into the main file once it grows. Entries not in
-            # the main file were parsed here or read from the old delta: their details are bytes.
-            write_cache(self._delta_path, self.fingerprint, changed)
-            return
-        self._save_main(files)
+    def save(
+        self,
+        files: Sequence[tuple[str, Any, tuple[int, int, int]]],
+        results: Mapping[str, Any],
+        parsed: Collection[str] | None,
+    ) -> None:
+        """Save every current file, ``(rel, _, identity)`` with its plain result in ``results[rel]``.
+
+        Written as a small delta next to the main file when few differ from it. ``parsed``
+        names the files not served by :meth:`load` (parsed anew); None means unknown, and the
+        main file is rewritten.
+        """
+        if parsed is not None and self.main_count:
+            # What differs from the main file: what was parsed now, and what the old delta served.
+            idents = {rel: ident for rel, _, ident in files} if self.delta_rels else {}
+            changed = {rel: (ident, tuple(results[rel])) for rel, _, ident in files if rel in parsed}
+            for rel in self.delta_rels:
+                if rel in idents and rel not in changed:
+                    changed[rel] = (idents[rel], tuple(results[rel]))
+            stale = self.main_count - (len(files) - len(changed))
+            limit = max(500, len(files) // 50)
+            if len(changed) <= limit and stale <= limit:
+                # Rewriting 100,000 records for one edit would cost more than the edit; the delta
+                # is merged on load, and folded into the main file once it grows. Its entries were
+                # parsed here or read from the old delta: their details are bytes.
+                write_cache(self._delta_path, self.fingerprint, changed)
+                return
+        self._save_main({rel: (ident, tuple(results[rel])) for rel, _, ident in files})
         with contextlib.suppress(OSError):
             self._delta_path.unlink()
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from html import unescape
+from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -139,15 +140,14 @@ def _load_record_index(
     todo: list[tuple[str, str, tuple[int, int, int]]] = []
     for rel, path, ident in files:
         hit = cached.get(rel)
-        if hit is not None and tuple(hit[0]) == ident:
+        if hit is not None and hit[0] == ident:  # both tuples (marshal keeps them so)
             results[rel] = hit[1]  # a plain (recs, problems, count) tuple reads the same as a FileResult
         else:
             todo.append((rel, path, ident))
     for rel, result in _parse_many(ctx, todo, jobs):
         results[rel] = result
     if store is not None and (todo or len(cached) != len(files)):
-        idents = {rel: ident for rel, _, ident in files}
-        store.save({rel: (idents[rel], tuple(results[rel])) for rel, _, _ in files})
+        store.save(files, results, {rel for rel, _, _ in todo})
     index = _validate(config, [(rel, results[rel]) for rel, _, _ in files], warnings)
     return RecordIndex(
         recs=index[0],
@@ -267,7 +267,7 @@ def scan_record_files(config: Config) -> tuple[list[tuple[str, str, tuple[int, i
     """
     root = config.root
     prefix = str(root).rstrip(os.sep) + os.sep
-    found: dict[str, tuple[str, tuple[int, int, int]]] = {}
+    found: list[tuple[str, str, tuple[int, int, int]]] = []
     warnings: list[str] = []
     for base in config.records.paths:
         if not base.exists():
@@ -275,16 +275,25 @@ def scan_record_files(config: Config) -> tuple[list[tuple[str, str, tuple[int, i
             continue
         if base.is_file():
             folder, name = os.path.split(str(base))
-            _add_file(found, warnings, _rel_folder(folder, prefix), str(base), name, base.stat())
+            rel = _rel_folder(folder, prefix) + name
+            if _is_record_name(name):
+                st = base.stat()
+                found.append((rel, str(base), (st.st_size, st.st_mtime_ns, st.st_ino)))
+            else:
+                warnings.append(_unknown_type(rel))
         else:
             _scan_tree(str(base), prefix, found, warnings)
-    files = [(rel, path, ident) for rel, (path, ident) in sorted(found.items())]
-    return files, sorted(set(warnings))
+    if len(config.records.paths) > 1:
+        # Overlapping paths name a file twice: keep one entry per relative path.
+        found = list({rel: (rel, path, ident) for rel, path, ident in found}.values())
+    found.sort(key=itemgetter(0))
+    return found, sorted(set(warnings))
 
 
-def _scan_tree(top: str, prefix: str, found: dict[str, tuple[str, tuple[int, int, int]]], warnings: list[str]) -> None:
+def _scan_tree(top: str, prefix: str, found: list[tuple[str, str, tuple[int, int, int]]], warnings: list[str]) -> None:
     # The hot loop of every warm rebuild (one pass per file of 100,000): the relative folder is
     # worked out once per folder, and nothing per file is done twice.
+    add = found.append
     folders = [top]
     while folders:
         folder = folders.pop()
@@ -300,29 +309,26 @@ def _scan_tree(top: str, prefix: str, found: dict[str, tuple[str, tuple[int, int
             if entry.is_dir():
                 folders.append(entry.path)
             elif entry.is_file():
-                _add_file(found, warnings, rel_folder, entry.path, name, entry.stat())
+                if name.lower().endswith(RECORD_SUFFIXES):
+                    st = entry.stat()
+                    add((rel_folder + name, entry.path, (st.st_size, st.st_mtime_ns, st.st_ino)))
+                else:
+                    warnings.append(_unknown_type(rel_folder + name))
+
+
+def _is_record_name(name: str) -> bool:
+    # Every suffix starts with its only dot, so this is "the part after the last dot is a record type".
+    return name.lower().endswith(RECORD_SUFFIXES)
+
+
+def _unknown_type(rel: str) -> str:
+    return f"{rel}: unknown file type, skipped (records are {', '.join(RECORD_SUFFIXES)})"
 
 
 def _rel_folder(folder: str, prefix: str) -> str:
     """``folder`` relative to the root (``prefix``), "/"-separated and ending in "/" (or "")."""
     path = folder.rstrip(os.sep) + os.sep
     return (path[len(prefix) :] if path.startswith(prefix) else path).replace(os.sep, "/")
-
-
-def _add_file(
-    found: dict[str, tuple[str, tuple[int, int, int]]],
-    warnings: list[str],
-    rel_folder: str,
-    path: str,
-    name: str,
-    st: os.stat_result,
-) -> None:
-    rel = rel_folder + name
-    dot = name.rfind(".")
-    if dot < 0 or name[dot:].lower() not in RECORD_SUFFIXES:
-        warnings.append(f"{rel}: unknown file type, skipped (records are {', '.join(RECORD_SUFFIXES)})")
-        return
-    found[rel] = (path, (st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 def entry_name(path: str) -> str:

@@ -47,6 +47,13 @@ def load(root: Path, **kwargs: object):  # type: ignore[no-untyped-def]
     return load_records(load_config(root / "syndicate.toml"), **kwargs)  # type: ignore[arg-type]
 
 
+def as_scan(files: dict) -> tuple[list, dict]:  # type: ignore[type-arg]
+    """``{rel: (identity, result)}`` as RecordCache.save takes it: scan entries and results."""
+    return [(rel, None, ident) for rel, (ident, _) in files.items()], {
+        rel: result for rel, (_, result) in files.items()
+    }
+
+
 def cache_file(root: Path) -> Path:
     return load_config(root / "syndicate.toml").state_dir / "records.cache"
 
@@ -72,7 +79,7 @@ def test_record_cache_hands_out_stored_details_that_read_back_exactly(tmp_path: 
         f"r{i}.md": ((i, i * 10, i * 100), (((f"k{i}", b"details " * i, "x"), (f"k{i}b", b"", "y")), (), 2))
         for i in range(5)
     }
-    RecordCache(path, "fp", 1).save(files)
+    RecordCache(path, "fp", 1).save(*as_scan(files), None)
     loaded = RecordCache(path, "fp", 1).load()
     assert set(loaded) == set(files)
     for rel, (ident, (recs, problems, count)) in files.items():
@@ -88,11 +95,11 @@ def test_record_cache_rewrites_itself_from_its_own_mapping(tmp_path: Path) -> No
     # A full rewrite copies the unchanged details out of the file it is about to replace.
     path = tmp_path / "records.cache"
     files = {f"r{i}.md": ((i, 0, 0), (((f"k{i}", f"blob {i}".encode()),), (), 1)) for i in range(600)}
-    RecordCache(path, "fp", 1).save(files)
+    RecordCache(path, "fp", 1).save(*as_scan(files), None)
     cache = RecordCache(path, "fp", 1)
     loaded = cache.load()
     changed = {rel: ((ident[0], 1, 0), entry) for rel, (ident, entry) in list(loaded.items())[:550]}
-    cache.save({**loaded, **changed})
+    cache.save(*as_scan({**loaded, **changed}), set(changed))
     assert not path.with_name("records.cache.delta").exists()  # too many changes for a delta
     again = RecordCache(path, "fp", 1).load()
     assert {rel: details_bytes(e[1][0][0][1]) for rel, e in again.items()} == {

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 
 from . import __version__, archives, categories, feeds, itemstore
@@ -197,18 +198,28 @@ def _feed_candidates(config: Config, recs: Sequence[tuple], overrides: dict[str,
     ``model.sort_key`` (newest first, then pinned feed id), so the choice equals plan_feeds'.
     """
     limit = config.feeds.items
-
-    def key(rec: tuple) -> tuple[int, str]:
-        return (-rec[R_PUB], overrides.get(rec[R_KEY], rec[R_FEED_ID]))
+    # Two stable sorts with C-level keys (feed id, then newest first) give the order of one sort
+    # on (-published, feed id), at a fraction of the cost for 100,000 records.
+    if overrides:
+        ordered = sorted(recs, key=lambda rec: overrides.get(rec[R_KEY], rec[R_FEED_ID]))
+    else:
+        ordered = sorted(recs, key=itemgetter(R_FEED_ID))
+    ordered.sort(key=itemgetter(R_PUB), reverse=True)
 
     chosen: list[tuple] = []
     counts: dict[str, int] = {}
-    for overall, rec in enumerate(sorted(recs, key=key)):
+    open_names = {name for rec in recs for name in rec[R_CATS]}
+    for overall, rec in enumerate(ordered):
+        if overall >= limit and not open_names:
+            break  # every feed is full: no later record can appear in one
         wanted = overall < limit
         for name in rec[R_CATS]:
-            if counts.get(name, 0) < limit:
+            seen = counts.get(name, 0)
+            if seen < limit:
                 wanted = True
-            counts[name] = counts.get(name, 0) + 1
+                if seen + 1 == limit:
+                    open_names.discard(name)
+            counts[name] = seen + 1
         if wanted:
             chosen.append(rec)
     articles = []

@@ -179,3 +179,35 @@ def test_scan_accepts_a_single_record_file_as_a_path(tmp_path: Path) -> None:
     files, warnings = scan_record_files(load_config(toml))
     assert [rel for rel, _, _ in files] == ["articles/001.md"]
     assert warnings == ["missing: record folder does not exist"]
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_feed_candidates_are_the_newest_per_feed_with_ties_and_pinned_ids(tmp_path: Path, pinned: bool) -> None:
+    import random
+
+    from syndicate.build import _feed_candidates
+
+    config_path = make_site(tmp_path, 0)
+    config = load_config(config_path)
+    details = marshal.dumps(("t", "s", 0, (), (), "", None, None, None, b"", False))
+    rng = random.Random(7)
+    recs = [
+        (f"k{i}", f"i{i}", f"https://x/{i}", rng.randrange(40), f"f{rng.randrange(60):02d}",
+         tuple(rng.sample(["a", "b", "c", "d"], rng.randrange(3))), (f"{i}.md", 1, None), False, details)
+        for i in range(400)
+    ]  # fmt: skip
+    overrides = {f"k{i}": f"f{rng.randrange(60):02d}" for i in range(0, 400, 7)} if pinned else {}
+    limit = config.feeds.items
+
+    def feed_id(rec: tuple) -> str:
+        return overrides.get(rec[0], rec[4])
+
+    ordered = sorted(recs, key=lambda rec: (-rec[3], feed_id(rec)))
+    wanted = {rec[0] for rec in ordered[:limit]}
+    for name in "abcd":
+        wanted |= {rec[0] for rec in [r for r in ordered if name in r[5]][:limit]}
+    got = _feed_candidates(config, recs, overrides)
+    assert {a.key for a in got} == wanted
+    assert [a.key for a in got] == [rec[0] for rec in ordered if rec[0] in wanted]
+    assert [a.feed_id for a in got] == [feed_id(rec) for rec in ordered if rec[0] in wanted]
+    assert limit < len(wanted) < len(recs) - limit  # the per-feed limits did cut

@@ -170,4 +170,4 @@ def test_an_internationalised_address_is_delivered_over_smtputf8(tmp_path: Path)
         received = next(m for m in smtp.messages() if m.rcpt_tos == ["zoë@example.org"])
         assert "SMTPUTF8" in received.mail_options
         # RFC 6532: the header carries the mailbox as raw UTF-8, not as an encoded word.
-        assert "To: \"Zoë\" <zoë@example.org>".encode() in received.data
+        assert 'To: "Zoë" <zoë@example.org>'.encode() in received.data

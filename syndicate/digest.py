@@ -465,9 +465,6 @@ class DigestOutcome:
         return not self.failed and not self.unknown
 
 
-MessageFactory = Callable[[Any], EmailMessage]
-
-
 def preview(
     config: Config, store: Store, *, now: datetime, since: datetime | None = None
 ) -> tuple[Selection, RenderedDigest]:
@@ -653,20 +650,6 @@ def _dry_run(
     )
 
 
-def copy_for(
-    config: Config, store: Store, address: str, *, now: datetime, since: datetime | None = None
-) -> EmailMessage:
-    """The next digest addressed to ``address`` (``--to``): the ledger is neither read for recipients nor written."""
-    _, rendered = preview(config, store, now=now, since=since)
-    secret = unsubscribe_secret(config)
-
-    class _One:
-        email = address
-        name = ""
-
-    return _message_for(config, rendered, _One(), now, secret)
-
-
 def send_scheduled_digest(config: Config, store: Store, *, now: datetime, slot: datetime) -> Any:
     """The ``run`` command's digest stage: send (or resume) the digest for a due ``slot``."""
     from .runner import FAILED, NOTHING, OK, StageOutcome
@@ -684,7 +667,6 @@ __all__ = [
     "DigestSection",
     "RenderedDigest",
     "Selection",
-    "copy_for",
     "personalise",
     "preview",
     "render_digest",
